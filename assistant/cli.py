@@ -1,0 +1,206 @@
+"""Command line: parse arguments, call the library, print. No decisions live here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from assistant.render import page_label
+from assistant.settings import get_settings
+
+app = typer.Typer(
+    help=(
+        "保健食品备案助手（离线）：把法规文档建成可检索的索引，按条文检索和查询。\n\n"
+        "常用：\n\n"
+        "  python -m assistant ingest            # 索引 corpus/ 下的文档（首次约需数分钟）\n\n"
+        '  python -m assistant search "保健食品标签不得涉及什么内容" --k 5\n\n'
+        "  python -m assistant docs              # 查看已索引的文档\n\n"
+        "  python -m assistant app               # 启动网页界面\n\n"
+        "设置通过 ASSISTANT_* 环境变量调整，例如 ASSISTANT_INDEX_DIR、ASSISTANT_EMBEDDING_MODEL。"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _assistant() -> Any:
+    from assistant.engine import Assistant
+
+    return Assistant(get_settings())
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="要索引的文件或文件夹；不写则索引 corpus/ 文件夹。", show_default=False),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出结果摘要（供脚本使用）。")] = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="先清空索引再重新建立（更换嵌入模型后需要）。")
+    ] = False,
+) -> None:
+    """索引文档：读取 PDF/TXT/Markdown/DOCX，清洗、按条文切分、向量化后写入索引。
+
+    未变化的文件会被跳过；修改过的文件替换旧版本；文件夹中已删除的文件会从索引中移除。
+    任何文件失败时，其他文件照常处理，最后退出码为 1。"""
+    from tqdm import tqdm
+
+    from assistant.ingest import IngestProgress
+
+    assistant = _assistant()
+    if rebuild:
+        assistant.rebuild_index()
+    files_bar = tqdm(total=0, desc="文件", unit="个", file=sys.stderr, disable=None, position=0)
+    embed_bar = tqdm(
+        total=0, desc="向量化", unit="段", file=sys.stderr, disable=None, position=1, leave=False
+    )
+
+    def on_file(path: Path, index: int, total: int) -> None:
+        files_bar.total = total
+        files_bar.n = index - 1
+        files_bar.set_postfix_str(path.name[:30])
+        files_bar.refresh()
+
+    def on_chunks(n: int) -> None:
+        embed_bar.reset(total=n)
+
+    progress = IngestProgress(on_file=on_file, on_embedded=embed_bar.update, on_chunks=on_chunks)
+    report = assistant.ingest(list(paths) if paths else None, progress)
+    files_bar.n = files_bar.total
+    files_bar.close()
+    embed_bar.close()
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        out.print(
+            f"新增 {len(report.added)} 个，更新 {len(report.updated)} 个，未变化 {len(report.unchanged)} 个，"
+            f"移除 {len(report.removed)} 个，失败 {len(report.failed)} 个；索引共 {report.chunks} 个段落。"
+        )
+        for f in report.failed:
+            out.print(f"[red]失败[/red] {f.path}：{f.reason}", markup=True, highlight=False)
+    raise typer.Exit(1 if report.failed else 0)
+
+
+def _hits_json(hits: list[Any]) -> list[dict[str, Any]]:
+    return [h.to_json() for h in hits]
+
+
+@app.command()
+def search(
+    query: Annotated[str | None, typer.Argument(help="检索问题或关键词。", show_default=False)] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="返回的段落数。")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（供脚本使用）。")] = False,
+    batch: Annotated[
+        Path | None,
+        typer.Option(
+            "--batch", help='JSONL 文件，每行 {"id":…,"question":…}；每行输出一个 JSON 结果，模型只加载一次。'
+        ),
+    ] = None,
+) -> None:
+    """检索：返回与问题最相关的条文段落（文档、条号、页码、原文）。"""
+    assistant = _assistant()
+    if assistant.index_is_empty():
+        err.print("索引为空：请先运行 `python -m assistant ingest`。")
+        raise typer.Exit(2)
+    if batch is not None:
+        for line_no, line in enumerate(batch.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                question = str(item["question"])
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                _print_json({"id": None, "line": line_no, "error": f"无法解析这一行：{exc}"})
+                continue
+            _print_json({"id": item.get("id"), "hits": _hits_json(assistant.search(question, k=k))})
+        return
+    if not query:
+        err.print("请给出检索内容，或用 --batch 指定问题文件。")
+        raise typer.Exit(2)
+    hits = assistant.search(query, k=k)
+    if as_json:
+        _print_json({"query": query, "hits": _hits_json(hits)})
+        return
+    if not hits:
+        out.print("没有找到相关段落。")
+        return
+    for rank, hit in enumerate(hits, start=1):
+        c = hit.chunk
+        where = " · ".join(p for p in (c.title, c.heading_path, c.article, page_label(c.page_start, c.page_end)) if p)
+        out.rule(f"{rank}. {where}  （相似度 {hit.score:.3f}）", align="left")
+        out.print(c.text, highlight=False, markup=False)
+
+
+@app.command()
+def docs(
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（供脚本使用）。")] = False,
+) -> None:
+    """列出已索引的文档：标题、发布机关、日期、效力状态、段落数和页数。"""
+    records = _assistant().documents()
+    rows = [{**r.meta.to_metadata(), "chunks": r.chunk_count, "pages": r.meta.page_count} for r in records]
+    if as_json:
+        _print_json({"documents": rows})
+        return
+    if not rows:
+        out.print("索引为空：请先运行 `python -m assistant ingest`。")
+        return
+    table = Table(title=f"已索引文档（{len(rows)} 个）")
+    for col in ("标题", "发布机关", "施行日期", "状态", "段落", "页数", "文件"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["title"],
+            r["issuing_body"],
+            r["effective_date"],
+            r["status"] or "—",
+            str(r["chunks"]),
+            str(r["pages"] or "—"),
+            Path(r["source_path"]).name,
+        )
+    out.print(table)
+
+
+@app.command(name="app")
+def run_app(
+    port: Annotated[int, typer.Option(help="网页端口。")] = 8501,
+    host: Annotated[str, typer.Option(help="监听地址。")] = "127.0.0.1",
+) -> None:
+    """启动网页界面（首次运行时自动建立索引）。"""
+    import subprocess
+
+    ui = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ui),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    raise typer.Exit(subprocess.call(cmd))
+
+
+def main() -> None:
+    app()

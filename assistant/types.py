@@ -1,0 +1,177 @@
+"""Typed data passed between the pipeline stages: load → normalize → chunk → index → retrieve."""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DocumentMeta:
+    """What we know about a source document, independent of its text."""
+
+    doc_id: str
+    title: str
+    source_path: str
+    content_hash: str
+    file_type: str  # pdf | txt | md | docx
+    issuing_body: str = ""
+    publication_date: str = ""
+    effective_date: str = ""
+    status: str = ""  # 有效 | 已废止 | 已修订 | 尚未生效 | "" (unknown)
+    doc_type: str = ""  # law | regulation | rules | judicial | policy | guide
+    page_count: int = 0
+
+    def to_metadata(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "source_path": self.source_path,
+            "content_hash": self.content_hash,
+            "file_type": self.file_type,
+            "issuing_body": self.issuing_body,
+            "publication_date": self.publication_date,
+            "effective_date": self.effective_date,
+            "status": self.status,
+            "doc_type": self.doc_type,
+            "page_count": self.page_count,
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, Any]) -> DocumentMeta:
+        return cls(**{k: meta[k] for k in cls.__dataclass_fields__ if k in meta})
+
+
+@dataclass(frozen=True)
+class PageText:
+    """Raw text of one page as the loader extracted it (1-based page number)."""
+
+    page: int
+    text: str
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    meta: DocumentMeta
+    pages: list[PageText]
+
+
+@dataclass
+class NormalizedDocument:
+    """Cleaned text of a whole document plus a map from character offsets back to source pages."""
+
+    meta: DocumentMeta
+    text: str
+    # page_starts[i] is the offset in `text` where source page page_numbers[i] begins.
+    page_starts: list[int] = field(default_factory=list)
+    page_numbers: list[int] = field(default_factory=list)
+
+    def page_at(self, offset: int) -> int:
+        """Source page of the character at `offset` (1 for documents without pages)."""
+        if not self.page_starts:
+            return 1
+        i = bisect_right(self.page_starts, offset) - 1
+        return self.page_numbers[max(i, 0)]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One retrievable unit: an article (or part of one) or a section of a policy document."""
+
+    doc_id: str
+    title: str
+    article: str  # 第七十八条 (Chinese numerals) or ""
+    heading_path: str  # 第四章 食品生产经营 > 第四节 特殊食品
+    page_start: int
+    page_end: int
+    char_start: int  # offsets into NormalizedDocument.text; text == doc.text[char_start:char_end]
+    char_end: int
+    text: str
+    part: int = 0  # 0 for a whole article; 1, 2, … for the parts of a split one
+
+    @property
+    def chunk_id(self) -> str:
+        """Derived from content, so re-ingesting the same text yields the same ids."""
+        digest = hashlib.sha1(f"{self.article}|{self.part}|{self.text}".encode()).hexdigest()[:16]
+        return f"{self.doc_id}:{digest}"
+
+    @property
+    def embedding_text(self) -> str:
+        """Text the embedding model sees: the structural context first, then the passage."""
+        context = " ".join(p for p in (self.title, self.heading_path.replace(" > ", " "), self.article) if p)
+        return f"{context}\n{self.text}" if context else self.text
+
+    def to_metadata(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "article": self.article,
+            "heading_path": self.heading_path,
+            "page_start": self.page_start,
+            "page_end": self.page_end,
+            "char_start": self.char_start,
+            "char_end": self.char_end,
+            "part": self.part,
+        }
+
+    @classmethod
+    def from_metadata(cls, text: str, meta: dict[str, Any]) -> Chunk:
+        return cls(
+            doc_id=str(meta["doc_id"]),
+            title=str(meta.get("title", "")),
+            article=str(meta.get("article", "")),
+            heading_path=str(meta.get("heading_path", "")),
+            page_start=int(meta.get("page_start", 1)),
+            page_end=int(meta.get("page_end", 1)),
+            char_start=int(meta.get("char_start", 0)),
+            char_end=int(meta.get("char_end", 0)),
+            text=text,
+            part=int(meta.get("part", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.chunk
+        return {
+            "doc_id": c.doc_id,
+            "title": c.title,
+            "article": c.article,
+            "heading_path": c.heading_path,
+            "page_start": c.page_start,
+            "page_end": c.page_end,
+            "text": c.text,
+            "score": round(float(self.score), 6),
+        }
+
+
+@dataclass
+class IngestFailure:
+    path: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[IngestFailure] = field(default_factory=list)
+    chunks: int = 0  # chunks in the index after the run
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
+            "chunks": self.chunks,
+        }
