@@ -155,7 +155,7 @@ class LegalChunker:
         if end - start <= self.max_chars:
             return [self._make(doc, start, end, article, heading, 0)]
         pieces = self._pack(doc.text, start, end)
-        return [self._make(doc, s, e, article, heading, n) for n, (s, e) in enumerate(pieces, start=1)]
+        return [self._make(doc, s, e, article, heading, n) for n, (s, e) in _numbered(pieces)]
 
     # --- policy documents --------------------------------------------------------------------
 
@@ -190,7 +190,7 @@ class LegalChunker:
             if e - s <= self.max_chars:
                 chunks.append(self._make(doc, s, e, "", heading, 0))
             else:
-                for n, (ps, pe) in enumerate(self._pack(text, s, e), start=1):
+                for n, (ps, pe) in _numbered(self._pack(text, s, e)):
                     chunks.append(self._make(doc, ps, pe, "", heading, n))
         return chunks
 
@@ -261,6 +261,13 @@ class LegalChunker:
             text=doc.text[start:end],
             part=part,
         )
+
+
+def _numbered(pieces: list[tuple[int, int]]) -> list[tuple[int, tuple[int, int]]]:
+    """Part numbers 1..n for a real split; a single piece (its short tail merged back) is the whole unit: 0."""
+    if len(pieces) == 1:
+        return [(0, pieces[0])]
+    return list(enumerate(pieces, start=1))
 
 
 def _short_heading(line: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -100,10 +101,39 @@ def _hits_json(hits: list[Any]) -> list[dict[str, Any]]:
     return [h.to_json() for h in hits]
 
 
+def _batch_lines(path: Path, field: str) -> Iterator[tuple[Any, str | None, str | None]]:
+    """(id, text, error) per non-empty JSONL line; a broken line yields an error instead of stopping."""
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            yield item.get("id"), str(item[field]), None
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            yield None, None, f"第 {line_no} 行无法解析（需要字段 {field}）：{exc}"
+
+
+def _require_index(assistant: Any) -> None:
+    if assistant.index_is_empty():
+        err.print("索引为空：请先运行 `python -m assistant ingest`。")
+        raise typer.Exit(2)
+
+
 @app.command()
 def search(
     query: Annotated[str | None, typer.Argument(help="检索问题或关键词。", show_default=False)] = None,
     k: Annotated[int, typer.Option("--k", min=1, max=100, help="返回的段落数。")] = 5,
+    mode: Annotated[
+        str, typer.Option("--mode", help="hybrid（向量＋关键词，默认）、dense（仅向量）或 bm25（仅关键词）。")
+    ] = "hybrid",
+    rerank: Annotated[bool, typer.Option("--rerank/--no-rerank", help="是否对候选结果重排序。")] = True,
+    doc: Annotated[
+        list[str] | None,
+        typer.Option("--doc", help="只在这些文档中检索（doc_id，可多次给出）。", show_default=False),
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="只检索该效力状态的文档，例如“有效”。", show_default=False)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（供脚本使用）。")] = False,
     batch: Annotated[
         Path | None,
@@ -112,27 +142,27 @@ def search(
         ),
     ] = None,
 ) -> None:
-    """检索：返回与问题最相关的条文段落（文档、条号、页码、原文）。"""
-    assistant = _assistant()
-    if assistant.index_is_empty():
-        err.print("索引为空：请先运行 `python -m assistant ingest`。")
+    """检索：返回与问题最相关的条文段落（文档、条号、页码、原文）。问题中写明条文（如“食品安全法第七十八条”）时，该条排在最前。"""
+    if mode not in ("hybrid", "dense", "bm25"):
+        err.print("--mode 只能是 hybrid、dense 或 bm25。")
         raise typer.Exit(2)
+    assistant = _assistant()
+    _require_index(assistant)
+
+    def run(text: str) -> list[Any]:
+        return list(assistant.search(text, k=k, mode=mode, rerank=rerank, doc_ids=doc, status=status))
+
     if batch is not None:
-        for line_no, line in enumerate(batch.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
+        for item_id, text, problem in _batch_lines(batch, "question"):
+            if problem or text is None:
+                _print_json({"id": item_id, "error": problem})
                 continue
-            try:
-                item = json.loads(line)
-                question = str(item["question"])
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                _print_json({"id": None, "line": line_no, "error": f"无法解析这一行：{exc}"})
-                continue
-            _print_json({"id": item.get("id"), "hits": _hits_json(assistant.search(question, k=k))})
+            _print_json({"id": item_id, "hits": _hits_json(run(text))})
         return
     if not query:
         err.print("请给出检索内容，或用 --batch 指定问题文件。")
         raise typer.Exit(2)
-    hits = assistant.search(query, k=k)
+    hits = run(query)
     if as_json:
         _print_json({"query": query, "hits": _hits_json(hits)})
         return
@@ -141,9 +171,84 @@ def search(
         return
     for rank, hit in enumerate(hits, start=1):
         c = hit.chunk
-        where = " · ".join(p for p in (c.title, c.heading_path, c.article, page_label(c.page_start, c.page_end)) if p)
-        out.rule(f"{rank}. {where}  （相似度 {hit.score:.3f}）", align="left")
+        where = " · ".join(
+            p for p in (c.title, c.heading_path, c.article, page_label(c.page_start, c.page_end)) if p
+        )
+        out.rule(f"{rank}. {where}  （得分 {hit.score:.3f}）", align="left")
         out.print(c.text, highlight=False, markup=False)
+
+
+@app.command()
+def lookup(
+    reference: Annotated[
+        str | None,
+        typer.Argument(
+            help="条文引用，例如：食品安全法第七十八条、《广告法》第十八条第一款第四项。", show_default=False
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（供脚本使用）。")] = False,
+    batch: Annotated[
+        Path | None,
+        typer.Option("--batch", help='JSONL 文件，每行 {"id":…,"query":…}；每行输出一个 JSON 结果。'),
+    ] = None,
+) -> None:
+    """条文查询：按“法规名称＋第X条（第X款第X项）”返回该条原文、所在章节和页码；条文不存在时给出最接近的条文。"""
+    assistant = _assistant()
+    _require_index(assistant)
+    if batch is not None:
+        for item_id, text, problem in _batch_lines(batch, "query"):
+            if problem or text is None:
+                _print_json({"id": item_id, "error": problem})
+                continue
+            _print_json({"id": item_id, **assistant.lookup(text).to_json()})
+        return
+    if not reference:
+        err.print("请给出条文引用，例如：食品安全法第七十八条。")
+        raise typer.Exit(2)
+    result = assistant.lookup(reference)
+    if as_json:
+        _print_json(result.to_json())
+        return
+    if not result.found:
+        out.print(result.message, highlight=False, markup=False)
+        if result.suggestions:
+            out.print("您可能要找：" + "；".join(result.suggestions), highlight=False, markup=False)
+        raise typer.Exit(1)
+    where = " · ".join(
+        p for p in (result.heading_path, page_label(result.page_start, result.page_end), result.status) if p
+    )
+    out.rule(f"{result.title} {result.article}", align="left")
+    out.print(where, style="dim", highlight=False, markup=False)
+    if result.highlight:
+        s, e = result.highlight
+        out.print(result.text[:s], end="", highlight=False, markup=False)
+        out.print(result.text[s:e], end="", style="bold yellow", highlight=False, markup=False)
+        out.print(result.text[e:], highlight=False, markup=False)
+    else:
+        out.print(result.text, highlight=False, markup=False)
+
+
+eval_app = typer.Typer(
+    help="评测：在 evals/golden/ 的黄金集上评测，报告写入 evals/reports/。", no_args_is_help=True
+)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("retrieval")
+def eval_retrieval() -> None:
+    """检索评测：典型 RAG 基线、BM25、向量、混合、混合＋重排序，召回率、MRR、条文查询准确率和延迟。"""
+    from assistant.evaluation.retrieval import run
+
+    summary = run(get_settings())
+    _print_json(summary)
+
+
+@eval_app.command("fit-reranker")
+def eval_fit_reranker() -> None:
+    """在黄金集的训练部分拟合重排序权重（写入 assistant/data/rerank_weights.json），并报告留出集上的 MRR。"""
+    from assistant.evaluation.retrieval import fit_reranker
+
+    _print_json(fit_reranker(get_settings()))
 
 
 @app.command()

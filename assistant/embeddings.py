@@ -95,13 +95,19 @@ class LocalSentenceEmbeddings(Embeddings):
     def embed_documents(
         self, texts: list[str], progress: Callable[[int], None] | None = None
     ) -> list[list[float]]:
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = texts[start : start + self.batch_size]
+        # Batches of similar length waste little time on padding; the original order is restored.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors: list[list[float]] = [[] for _ in texts]
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
             out = self.model.encode(
-                batch, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+                [texts[i] for i in batch],
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                show_progress_bar=False,
             )
-            vectors.extend(v.tolist() for v in out)
+            for i, vector in zip(batch, out, strict=True):
+                vectors[i] = vector.tolist()
             if progress:
                 progress(len(batch))
         return vectors

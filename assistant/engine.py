@@ -9,17 +9,20 @@ from typing import Any
 
 from assistant.embeddings import LocalSentenceEmbeddings
 from assistant.ingest import IngestProgress, ingest_paths
-from assistant.normalize import normalize_query
+from assistant.lookup import LookupResult
+from assistant.retrieve import AssistantRetriever, HybridSearcher, Mode
 from assistant.settings import Settings
 from assistant.store import DocumentRecord, Store
 from assistant.types import Hit, IngestReport
 
 
 class Assistant:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, embeddings: LocalSentenceEmbeddings | None = None) -> None:
+        """`embeddings` lets several assistants (e.g. tests on separate indexes) share one loaded model."""
         self.settings = settings
-        self._embeddings: LocalSentenceEmbeddings | None = None
+        self._embeddings = embeddings
         self._store: Store | None = None
+        self._searcher: HybridSearcher | None = None
         self._lock = threading.RLock()
 
     @property
@@ -58,29 +61,42 @@ class Assistant:
     def delete_document(self, doc_id: str) -> bool:
         return self.store.delete_document(doc_id)
 
-    # --- retrieval (dense for now) -------------------------------------------------------------------
+    # --- retrieval ----------------------------------------------------------------------------------
+
+    @property
+    def searcher(self) -> HybridSearcher:
+        with self._lock:
+            if self._searcher is None:
+                self._searcher = HybridSearcher(self.settings, self.embeddings, self.store)
+            return self._searcher
 
     def search(
-        self, query: str, k: int | None = None, doc_ids: list[str] | None = None, status: str | None = None
+        self,
+        query: str,
+        k: int | None = None,
+        mode: Mode = "hybrid",
+        rerank: bool = True,
+        doc_ids: list[str] | None = None,
+        status: str | None = None,
     ) -> list[Hit]:
-        k = k or self.settings.search_k
-        text = normalize_query(query)
-        if not text:
-            return []
-        where: dict[str, Any] | None = None
-        clauses: list[dict[str, Any]] = []
-        if doc_ids:
-            clauses.append({"doc_id": {"$in": list(doc_ids)}})
-        if status:
-            clauses.append({"status": status})
-        if len(clauses) == 1:
-            where = clauses[0]
-        elif clauses:
-            where = {"$and": clauses}
-        vector = self.embeddings.embed_query(text)
-        return [Hit(chunk, score) for chunk, score in self.store.dense_search(vector, k, where)]
+        """Hybrid search (dense + BM25, fused and reranked); cited articles come first."""
+        return self.searcher.search(query, k or self.settings.search_k, mode, rerank, doc_ids, status)
+
+    def lookup(self, reference: str) -> LookupResult:
+        """The article a reference such as `食品安全法第七十八条` names, verbatim, or suggestions."""
+        return self.searcher.snapshots.current().articles.lookup(reference)
+
+    def retriever(self, **kwargs: Any) -> AssistantRetriever:
+        """A LangChain retriever over this assistant's index."""
+        return AssistantRetriever(searcher=self.searcher, **kwargs)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+            self._searcher = None
 
     def warm_up(self) -> None:
         """Load the model and open the index now rather than on the first question."""
         self.embeddings.embed_query("预热")
-        _ = self.store
+        self.searcher.snapshots.current()

@@ -40,9 +40,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\ufeff]
 _NUM = r"[零〇一二三四五六七八九十百千两0-9]+"
 _HEADING_SPACE = re.compile(rf"^(第{_NUM}[编章节条])\s+")
 
-# Lines that start a new unit: never glued onto the previous line.
+# Lines that start a new unit: never glued onto the previous line. A wrapped cross-reference
+# (`…应当载明本法` / `第六十七条第一款…`, `第六十三条的规定…`) is a continuation, not a heading.
 STRUCTURE_START = re.compile(
-    rf"^(?:第{_NUM}[编章节条]|[一二三四五六七八九十]+[、.．]|[(（][一二三四五六七八九十]+[)）]"
+    rf"^(?:第{_NUM}[编章节条](?![的第款项、，和或及至规])|[一二三四五六七八九十]+[、.．]|[(（][一二三四五六七八九十]+[)）]"
     r"|\d{1,2}[.．、](?!\d)|[(（]\d{1,2}[)）]|[①-⑳]|附件|附则|目录)"
 )
 

@@ -82,6 +82,15 @@ class Settings(BaseSettings):
 
     # --- retrieval -----------------------------------------------------------------------------
     search_k: int = Field(default=5, ge=1, description="Hits returned by search when no k is given.")
+    candidate_depth: int = Field(
+        default=30,
+        ge=5,
+        description="Candidates taken from each of dense and BM25 search before fusion and reranking.",
+    )
+    cross_encoder_path: Path | None = Field(
+        default=None,
+        description="A local sentence-transformers CrossEncoder folder; when set it joins the reranker. None by default.",
+    )
 
     # --- limits ----------------------------------------------------------------------------------
     max_pdf_pages: int = Field(

@@ -1,0 +1,85 @@
+"""An in-memory view of the committed index at one registry generation: every chunk, the BM25
+side index and the article index. Rebuilt only when the registry's generation changes (a document
+was added, replaced or removed), never per query."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import threading
+from dataclasses import dataclass, field
+
+from assistant.lookup import ArticleIndex
+from assistant.normalize import match_key
+from assistant.sparse import SparseIndex
+from assistant.store import Store
+from assistant.types import Chunk, DocumentMeta
+
+
+@dataclass
+class Snapshot:
+    generation: int
+    chunks: dict[str, Chunk]  # chunk id → chunk
+    documents: dict[str, DocumentMeta]
+    sparse: SparseIndex
+    articles: ArticleIndex
+    match_keys: dict[str, tuple[str, str]]  # chunk id → (match key of text, of title+heading+article)
+    _idf: dict[str, float] = field(default_factory=dict)
+
+    def idf(self, term_key: str) -> float:
+        """Inverse document frequency of a normalized term over the chunks (substring containment)."""
+        value = self._idf.get(term_key)
+        if value is None:
+            df = sum(1 for body, head in self.match_keys.values() if term_key in body or term_key in head)
+            value = math.log((len(self.match_keys) + 1) / (df + 0.5))
+            self._idf[term_key] = value
+        return value
+
+
+class SnapshotCache:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._current: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> Snapshot:
+        generation = self.store.registry.generation()
+        snap = self._current
+        if snap is not None and snap.generation == generation:
+            return snap
+        with self._lock:
+            if self._current is None or self._current.generation != generation:
+                self._current = self._load(generation)
+            return self._current
+
+    def _load(self, generation: int) -> Snapshot:
+        documents = {r.meta.doc_id: r.meta for r in self.store.registry.documents()}
+        chunks = [c for c in self.store.all_chunks() if c.doc_id in documents]
+        folder = self.store.settings.index_dir / "bm25" / f"gen-{generation}"
+        sparse = None
+        if folder.is_dir():
+            try:
+                sparse = SparseIndex.load(folder)
+                if set(sparse.chunk_ids) != {c.chunk_id for c in chunks}:
+                    sparse = None  # written for a different state of the collection
+            except Exception:
+                sparse = None
+        if sparse is None:
+            sparse = SparseIndex.build(chunks)
+            try:
+                sparse.save(folder)
+                for old in folder.parent.glob("gen-*"):
+                    if old != folder and not old.name.endswith(".tmp"):
+                        shutil.rmtree(old, ignore_errors=True)
+            except OSError:
+                pass  # a read-only index still works; the side index is rebuilt in memory
+        return Snapshot(
+            generation=generation,
+            chunks={c.chunk_id: c for c in chunks},
+            documents=documents,
+            sparse=sparse,
+            articles=ArticleIndex(chunks, documents),
+            match_keys={
+                c.chunk_id: (match_key(c.text), match_key(f"{c.title}{c.heading_path}{c.article}")) for c in chunks
+            },
+        )

@@ -1,0 +1,66 @@
+"""Shared fixtures. The real embedding model is loaded once per test session and shared."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.embeddings import LocalSentenceEmbeddings
+from assistant.engine import Assistant
+from assistant.settings import PROJECT_ROOT, Settings
+
+CORPUS = PROJECT_ROOT / "corpus"
+MD_TWINS = Path(__file__).parent / "data" / "md-twins"
+
+
+@pytest.fixture(scope="session")
+def embeddings() -> LocalSentenceEmbeddings:
+    return LocalSentenceEmbeddings(Settings())
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings whose index and data folders live in this test's temporary folder."""
+
+    def factory(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "index_dir": tmp_path / "index",
+            "data_dir": tmp_path / "data",
+            "corpus_dir": CORPUS,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return factory
+
+
+@pytest.fixture
+def make_assistant(
+    make_settings: Callable[..., Settings], embeddings: LocalSentenceEmbeddings
+) -> Iterator[Callable[..., Assistant]]:
+    """An `Assistant` on a temporary index that reuses the session's loaded model."""
+    made: list[Assistant] = []
+
+    def factory(**overrides: Any) -> Assistant:
+        assistant = Assistant(make_settings(**overrides), embeddings=embeddings)
+        made.append(assistant)
+        return assistant
+
+    yield factory
+    for assistant in made:
+        assistant.close()
+
+
+@pytest.fixture(scope="session")
+def corpus_assistant(tmp_path_factory: pytest.TempPathFactory, embeddings: LocalSentenceEmbeddings) -> Iterator[Assistant]:
+    """The whole bundled corpus ingested once into a temporary index (about a minute)."""
+    root = tmp_path_factory.mktemp("corpus-index")
+    settings = Settings(index_dir=root / "index", data_dir=root / "data", corpus_dir=CORPUS)
+    assistant = Assistant(settings, embeddings=embeddings)
+    report = assistant.ingest()
+    assert not report.failed, report.failed
+    yield assistant
+    assistant.close()
