@@ -146,16 +146,14 @@ class ArticleIndex:
 
     def resolve_law(self, before: str) -> tuple[str, str]:
         """The doc_id and alias of the longest law name that `before` ends with ("" if none)."""
-        cleaned = re.sub(r"[《》\s]", "", before)
-        best = ""
-        for alias in self.aliases:
-            a = re.sub(r"[《》\s]", "", alias)
+        # "…司法解释" is how people often name a judicial interpretation whose title ends in "…解释".
+        cleaned = re.sub(r"[《》\s]", "", before).replace("司法解释", "解释")
+        best, best_doc = "", ""
+        for alias, doc_id in self.aliases.items():
+            a = re.sub(r"[《》\s]", "", alias).replace("司法解释", "解释")
             if a and cleaned.endswith(a) and len(a) > len(best):
-                best = a
-        if not best:
-            return "", ""
-        doc_id = next(v for k, v in self.aliases.items() if re.sub(r"[《》\s]", "", k) == best)
-        return doc_id, best
+                best, best_doc = a, doc_id
+        return best_doc, best
 
     def parse(self, text: str) -> list[tuple[ClauseRef, str]]:
         """Every clause reference in `text`, each with the doc_id its law name resolves to ("" if none)."""

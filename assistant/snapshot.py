@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from assistant.lookup import ArticleIndex
 from assistant.normalize import match_key
 from assistant.sparse import SparseIndex
+from assistant.tokenize import TOKENIZER_VERSION
 from assistant.store import Store
 from assistant.types import Chunk, DocumentMeta
 
@@ -55,7 +56,8 @@ class SnapshotCache:
     def _load(self, generation: int) -> Snapshot:
         documents = {r.meta.doc_id: r.meta for r in self.store.registry.documents()}
         chunks = [c for c in self.store.all_chunks() if c.doc_id in documents]
-        folder = self.store.settings.index_dir / "bm25" / f"gen-{generation}"
+        # The folder name carries the tokenizer version, so a tokenizer change rebuilds the side index.
+        folder = self.store.settings.index_dir / "bm25" / f"gen-{generation}-tok{TOKENIZER_VERSION}"
         sparse = None
         if folder.is_dir():
             try:

@@ -119,6 +119,9 @@ _DOMAIN_TERMS = [
     "食品摊贩",
 ]
 
+TOKENIZER_VERSION = 2  # bump when `tokens` changes: persisted BM25 indexes are rebuilt
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]{2,}")
+
 _init_lock = threading.Lock()
 _initialized = False
 
@@ -138,8 +141,11 @@ def _jieba():  # type: ignore[no-untyped-def]
 
 
 def tokens(text: str) -> list[str]:
-    """Index tokens: jieba search-mode words (a long word and its parts), lower-cased, no punctuation."""
-    return [t.lower() for t in _jieba().cut_for_search(text) if _WORD.search(t) and not t.isspace()]
+    """Index tokens: jieba search-mode words (a long word and its parts), lower-cased, no punctuation,
+    plus character bigrams of CJK runs, so partial matches ("许可证" ~ "许可") still score."""
+    words = [t.lower() for t in _jieba().cut_for_search(text) if _WORD.search(t) and not t.isspace()]
+    bigrams = [f"#{run[i : i + 2]}" for run in _CJK_RUN.findall(text) for i in range(len(run) - 1)]
+    return words + bigrams
 
 
 @lru_cache(maxsize=4096)

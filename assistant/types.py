@@ -175,3 +175,76 @@ class IngestReport:
             "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
             "chunks": self.chunks,
         }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source of an answer or review finding: the chunk, and the words quoted from it."""
+
+    number: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    article: str
+    heading_path: str
+    page_start: int
+    page_end: int
+    quote: str
+    effective_date: str = ""
+    status: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "article": self.article,
+            "page_start": self.page_start,
+            "page_end": self.page_end,
+            "quote": self.quote,
+            "number": self.number,
+            "heading_path": self.heading_path,
+            "effective_date": self.effective_date,
+            "status": self.status,
+        }
+
+
+@dataclass
+class AnswerSentence:
+    text: str
+    citations: list[int]  # citation numbers the sentence carries
+    verified: bool = False
+    reason: str = ""  # why verification failed
+
+
+@dataclass
+class Answer:
+    question: str
+    standalone_question: str
+    answer: str
+    refused: bool
+    citations: list[Citation]
+    sentences: list[AnswerSentence] = field(default_factory=list)
+    generator: str = "extractive"
+    closest_documents: list[str] = field(default_factory=list)
+    notice: str = ""  # e.g. "问题过长，已截断"
+
+    @property
+    def verified(self) -> bool:
+        return all(s.verified for s in self.sentences) if not self.refused else True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "refused": self.refused,
+            "citations": [c.to_json() for c in self.citations],
+            "verified": self.verified,
+            "standalone_question": self.standalone_question,
+            "generator": self.generator,
+            "sentences": [
+                {"text": s.text, "citations": s.citations, "verified": s.verified, "reason": s.reason}
+                for s in self.sentences
+            ],
+            "closest_documents": self.closest_documents,
+            "notice": self.notice,
+        }
