@@ -228,6 +228,66 @@ def lookup(
         out.print(result.text, highlight=False, markup=False)
 
 
+def _print_answer(answer: Any) -> None:
+    if answer.notice:
+        err.print(answer.notice)
+    if answer.refused:
+        out.print(answer.answer, style="yellow", highlight=False, markup=False)
+        return
+    out.print(answer.answer, highlight=False, markup=False)
+    out.print()
+    for c in answer.citations:
+        where = " · ".join(p for p in (c.heading_path, page_label(c.page_start, c.page_end), c.status) if p)
+        out.print(
+            f"[{c.number}] 《{c.title}》{c.article}  {where}", style="bold", highlight=False, markup=False
+        )
+        out.print(f"    “{c.quote}”", style="dim", highlight=False, markup=False)
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="用日常中文提出的问题。", show_default=False)] = None,
+    generator: Annotated[
+        str | None,
+        typer.Option(
+            "--generator",
+            help="回答方式：extractive（离线摘录条文，默认）、openai（兼容 OpenAI 的模型服务）、local。",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（供脚本使用）。")] = False,
+    batch: Annotated[
+        Path | None,
+        typer.Option(
+            "--batch", help='JSONL 文件，每行 {"id":…,"question":…}；每行输出一个 JSON 结果，模型只加载一次。'
+        ),
+    ] = None,
+) -> None:
+    """问答：依据文档回答问题，每句都标注出处（文档、条号、页码）；文档没有涉及的问题会如实说明。"""
+    from assistant.answering.llm import GeneratorError
+
+    assistant = _assistant()
+    _require_index(assistant)
+    try:
+        if batch is not None:
+            for item_id, text, problem in _batch_lines(batch, "question"):
+                if problem or text is None:
+                    _print_json({"id": item_id, "error": problem})
+                    continue
+                _print_json({"id": item_id, **assistant.ask(text, generator=generator).to_json()})
+            return
+        if not question:
+            err.print("请给出问题，或用 --batch 指定问题文件。")
+            raise typer.Exit(2)
+        answer = assistant.ask(question, generator=generator)
+    except GeneratorError as exc:
+        err.print(str(exc))
+        raise typer.Exit(3) from exc
+    if as_json:
+        _print_json(answer.to_json())
+    else:
+        _print_answer(answer)
+
+
 eval_app = typer.Typer(
     help="评测：在 evals/golden/ 的黄金集上评测，报告写入 evals/reports/。", no_args_is_help=True
 )
@@ -305,6 +365,24 @@ def run_app(
         "false",
     ]
     raise typer.Exit(subprocess.call(cmd))
+
+
+@eval_app.command("answers")
+def eval_answers(
+    generator: Annotated[str, typer.Option("--generator", help="被评测的回答方式。")] = "extractive",
+) -> None:
+    """问答评测：答案含证据率、拒答率、误拒率、引用核验率、编造条号数和延迟，写入 evals/reports/answers.md。"""
+    from assistant.evaluation.answers import run
+
+    _print_json(run(get_settings(), generator=generator))
+
+
+@eval_app.command("calibrate-refusal")
+def eval_calibrate_refusal() -> None:
+    """在黄金集上校准拒答阈值（写入 assistant/data/refusal.json）。"""
+    from assistant.evaluation.answers import calibrate_refusal
+
+    _print_json(calibrate_refusal(get_settings()))
 
 
 def main() -> None:

@@ -7,13 +7,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from assistant.answering.chain import AnswerService
+from assistant.answering.followup import Turn
 from assistant.embeddings import LocalSentenceEmbeddings
 from assistant.ingest import IngestProgress, ingest_paths
 from assistant.lookup import LookupResult
 from assistant.retrieve import AssistantRetriever, HybridSearcher, Mode
 from assistant.settings import Settings
 from assistant.store import DocumentRecord, Store
-from assistant.types import Hit, IngestReport
+from assistant.types import Answer, Hit, IngestReport
 
 
 class Assistant:
@@ -23,6 +25,7 @@ class Assistant:
         self._embeddings = embeddings
         self._store: Store | None = None
         self._searcher: HybridSearcher | None = None
+        self._answers: AnswerService | None = None
         self._lock = threading.RLock()
 
     @property
@@ -86,6 +89,24 @@ class Assistant:
         """The article a reference such as `食品安全法第七十八条` names, verbatim, or suggestions."""
         return self.searcher.snapshots.current().articles.lookup(reference)
 
+    @property
+    def answers(self) -> AnswerService:
+        with self._lock:
+            if self._answers is None:
+                self._answers = AnswerService(self.settings, self.searcher)
+            return self._answers
+
+    def ask(
+        self,
+        question: str,
+        history: list[Turn] | None = None,
+        generator: str | None = None,
+        doc_ids: list[str] | None = None,
+        status: str | None = None,
+    ) -> Answer:
+        """An answer with numbered citations, or an honest refusal; `history` enables follow-ups."""
+        return self.answers.answer(question, history, generator, doc_ids, status)
+
     def retriever(self, **kwargs: Any) -> AssistantRetriever:
         """A LangChain retriever over this assistant's index."""
         return AssistantRetriever(searcher=self.searcher, **kwargs)
@@ -95,6 +116,7 @@ class Assistant:
             self._store.close()
             self._store = None
             self._searcher = None
+            self._answers = None
 
     def warm_up(self) -> None:
         """Load the model and open the index now rather than on the first question."""

@@ -52,6 +52,14 @@ def default_weights() -> dict[str, float]:
     return {k: float(v) for k, v in data["weights"].items()}
 
 
+@dataclass(frozen=True)
+class RelevanceSignals:
+    top_score: float = 0.0  # reranker score of the best candidate
+    max_dense: float = 0.0  # best cosine similarity between the question and any candidate
+    top_coverage: float = 0.0  # share of the question's content words in the best candidate
+    cited_article: bool = False  # the question cites an article that exists
+
+
 @dataclass
 class Candidate:
     chunk: Chunk
@@ -238,9 +246,21 @@ class HybridSearcher:
         doc_ids: list[str] | None = None,
         status: str | None = None,
     ) -> list[Hit]:
+        return self.search_with_signals(query, k, mode, rerank, doc_ids, status)[0]
+
+    def search_with_signals(
+        self,
+        query: str,
+        k: int = 5,
+        mode: Mode = "hybrid",
+        rerank: bool = True,
+        doc_ids: list[str] | None = None,
+        status: str | None = None,
+    ) -> tuple[list[Hit], RelevanceSignals]:
+        """Hits, plus the signals the answer layer uses to decide whether anything is relevant enough."""
         q, snap, cands = self.candidates(query, mode, doc_ids, status)
         if not q:
-            return []
+            return [], RelevanceSignals()
         compute_features(q, cands, snap)
         if rerank:
             self.reranker.score(q, cands)
@@ -254,7 +274,13 @@ class HybridSearcher:
         hits = [Hit(c, top + 1.0) for c in referenced]
         seen = {c.chunk_id for c in referenced}
         hits += [Hit(c.chunk, c.score) for c in ranked if c.chunk.chunk_id not in seen]
-        return hits[:k]
+        signals = RelevanceSignals(
+            top_score=top,
+            max_dense=max((c.dense or 0.0 for c in cands), default=0.0),
+            top_coverage=ranked[0].features.get("coverage", 0.0) if ranked else 0.0,
+            cited_article=bool(referenced),
+        )
+        return hits[:k], signals
 
     def _referenced_articles(
         self, q: str, snap: Snapshot, doc_ids: list[str] | None, status: str | None

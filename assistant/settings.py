@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +90,32 @@ class Settings(BaseSettings):
     cross_encoder_path: Path | None = Field(
         default=None,
         description="A local sentence-transformers CrossEncoder folder; when set it joins the reranker. None by default.",
+    )
+
+    # --- answers ---------------------------------------------------------------------------------
+    generator: Literal["extractive", "openai", "local"] = Field(
+        default="extractive",
+        description="How answers are written: 'extractive' (offline, quotes the clauses), 'openai' (an "
+        "OpenAI-compatible endpoint) or 'local' (a local llama.cpp server, see README).",
+    )
+    answer_k: int = Field(default=5, ge=1, le=20, description="Retrieved chunks an answer may draw on.")
+    openai_base_url: str = Field(
+        default="", description="Base URL of an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1."
+    )
+    openai_model: str = Field(default="qwen2.5-3b-instruct", description="Model name sent to that endpoint.")
+    openai_api_key: SecretStr | None = Field(
+        default=None, description="API key for that endpoint, if it needs one."
+    )
+    openai_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds to wait for the endpoint to answer."
+    )
+    openai_max_retries: int = Field(
+        default=1, ge=0, description="Retries after a failed call to the endpoint."
+    )
+    max_question_chars: int = Field(
+        default=2000,
+        ge=50,
+        description="Longer questions are truncated to this many characters, with a notice.",
     )
 
     # --- limits ----------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from assistant.lookup import ArticleIndex
 from assistant.normalize import match_key
 from assistant.sparse import SparseIndex
-from assistant.tokenize import TOKENIZER_VERSION
 from assistant.store import Store
+from assistant.tokenize import TOKENIZER_VERSION
 from assistant.types import Chunk, DocumentMeta
 
 
@@ -82,6 +82,7 @@ class SnapshotCache:
             sparse=sparse,
             articles=ArticleIndex(chunks, documents),
             match_keys={
-                c.chunk_id: (match_key(c.text), match_key(f"{c.title}{c.heading_path}{c.article}")) for c in chunks
+                c.chunk_id: (match_key(c.text), match_key(f"{c.title}{c.heading_path}{c.article}"))
+                for c in chunks
             },
         )

@@ -230,7 +230,8 @@ class Answer:
 
     @property
     def verified(self) -> bool:
-        return all(s.verified for s in self.sentences) if not self.refused else True
+        """True when every sentence the generator wrote passed verification (none had to be dropped)."""
+        return all(s.verified for s in self.sentences)
 
     def to_json(self) -> dict[str, Any]:
         return {

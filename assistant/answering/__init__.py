@@ -1,0 +1,1 @@
+"""Answers with citations: follow-up rewriting, relevance gate, generators, citation verification."""

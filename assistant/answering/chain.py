@@ -1,0 +1,204 @@
+"""The answer chain (LangChain LCEL): standalone question → retrieve → relevance gate → generate →
+citation verification → Answer. The generator is chosen by a setting or per call."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from assistant.answering.extractive import Draft, ExtractiveGenerator
+from assistant.answering.followup import Turn, rewrite_follow_up
+from assistant.answering.llm import ChatGenerator, GeneratorError, make_chat_model
+from assistant.answering.relevance import assess
+from assistant.answering.sentences import split_sentences
+from assistant.answering.verify import SupportContext, verify
+from assistant.normalize import match_key
+from assistant.retrieve import HybridSearcher
+from assistant.settings import Settings
+from assistant.types import Answer, Chunk, Citation
+
+REFUSAL_PREFIX = "抱歉，内置文档无法回答这个问题"
+
+
+def closest_documents(hits: list[Any], limit: int = 3) -> list[str]:
+    titles: list[str] = []
+    for hit in hits:
+        if hit.chunk.title not in titles:
+            titles.append(hit.chunk.title)
+    return titles[:limit]
+
+
+def refusal_text(reason: str, closest: list[str]) -> str:
+    text = f"{REFUSAL_PREFIX}：{reason}为避免误导，不作推测。"
+    if closest:
+        text += "可能相关的文档：" + "、".join(f"《{t}》" for t in closest) + "。"
+    return text
+
+
+def _quote_for(chunk: Chunk, answer_sentences: list[str]) -> str:
+    """The sentences of `chunk` that share the most words with the answer sentences citing it."""
+    keys = [match_key(s) for s in answer_sentences]
+    scored = []
+    for s in split_sentences(chunk.text, min_chars=4):
+        k = match_key(s.text)
+        overlap = max((len(set(k) & set(a)) / max(len(set(k)), 1) for a in keys), default=0.0)
+        scored.append((overlap, s))
+    best = sorted(scored, key=lambda x: -x[0])[:2]
+    return "".join(s.text for _, s in sorted(best, key=lambda x: x[1].start)) or chunk.text[:200]
+
+
+class AnswerService:
+    def __init__(self, settings: Settings, searcher: HybridSearcher) -> None:
+        self.settings = settings
+        self.searcher = searcher
+        self.extractive = ExtractiveGenerator(searcher.embeddings)
+        self._chat: ChatGenerator | None = None
+
+    def chat_generator(self) -> ChatGenerator:
+        if self._chat is None:
+            self._chat = ChatGenerator(make_chat_model(self.settings))
+        return self._chat
+
+    def _generator(self, name: str) -> Any:
+        if name == "extractive":
+            return self.extractive
+        if name in ("openai", "local"):
+            return self.chat_generator()
+        raise GeneratorError(f"未知的回答方式：{name}（可选 extractive、openai、local）")
+
+    # --- chain steps ---------------------------------------------------------------------------
+
+    def _standalone(self, state: dict[str, Any]) -> dict[str, Any]:
+        question, history = state["question"], state["history"]
+        notice = ""
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            question = question[:limit]
+            notice = f"问题过长（超过 {limit} 字），只使用了前 {limit} 字。"
+        standalone = question
+        if history:
+            if state["generator"] != "extractive":
+                standalone = self.chat_generator().condense(question, history)
+            else:
+                standalone = rewrite_follow_up(question, history)
+        return {**state, "question": question, "standalone": standalone, "notice": notice}
+
+    def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
+        hits, signals = self.searcher.search_with_signals(
+            state["standalone"], k=self.settings.answer_k, doc_ids=state["doc_ids"], status=state["status"]
+        )
+        snap = self.searcher.snapshots.current()
+        verdict = assess(state["standalone"], signals, [m.title for m in snap.documents.values()])
+        return {**state, "hits": hits, "verdict": verdict}
+
+    def _generate(self, state: dict[str, Any]) -> dict[str, Any]:
+        if not state["verdict"].answerable or not state["hits"]:
+            return {**state, "draft": None}
+        draft: Draft = self._generator(state["generator"]).generate(state["standalone"], state["hits"])
+        return {**state, "draft": draft}
+
+    def _finalize(self, state: dict[str, Any]) -> Answer:
+        hits, draft = state["hits"], state["draft"]
+        closest = closest_documents(hits)
+        base = {
+            "question": state["question"],
+            "standalone_question": state["standalone"],
+            "generator": state["generator"],
+            "closest_documents": closest,
+            "notice": state["notice"],
+        }
+        if draft is None or not draft.text.strip():
+            reason = state["verdict"].reason or "检索到的条文不足以回答这个问题。"
+            return Answer(answer=refusal_text(reason, closest), refused=True, citations=[], **base)
+        snap = self.searcher.snapshots.current()
+        checked = verify(draft.text, SupportContext(draft.sources, set(snap.chunks)))
+        kept = [s for s in checked if s.verified]
+        if not kept:
+            return Answer(
+                answer=refusal_text("生成的内容无法在检索到的条文中得到印证。", closest),
+                refused=True,
+                citations=[],
+                sentences=checked,
+                **base,
+            )
+        # Unsupported sentences are dropped; citations are renumbered in order of first use.
+        used: list[int] = []
+        for s in kept:
+            used += [n for n in s.citations if n not in used]
+        renumber = {old: new for new, old in enumerate(used, start=1)}
+        text = _rewrite_markers(_rebuild(draft.text, kept), renumber)
+        citations = []
+        for old in used:
+            chunk = draft.sources[old]
+            meta = snap.documents.get(chunk.doc_id)
+            quote = draft.quotes.get(old) or _quote_for(chunk, [s.text for s in kept if old in s.citations])
+            citations.append(
+                Citation(
+                    number=renumber[old],
+                    chunk_id=chunk.chunk_id,
+                    doc_id=chunk.doc_id,
+                    title=chunk.title,
+                    article=chunk.article,
+                    heading_path=chunk.heading_path,
+                    page_start=chunk.page_start,
+                    page_end=chunk.page_end,
+                    quote=quote,
+                    effective_date=meta.effective_date if meta else "",
+                    status=meta.status if meta else "",
+                )
+            )
+        for s in kept:
+            s.text = _rewrite_markers(s.text, renumber)
+            s.citations = [renumber[n] for n in s.citations]
+        # `sentences` keeps the dropped ones too (verified=False, with the reason), for the record.
+        return Answer(answer=text, refused=False, citations=citations, sentences=checked, **base)
+
+    # --- public ----------------------------------------------------------------------------------
+
+    def chain(self) -> Runnable[dict[str, Any], Answer]:
+        return (
+            RunnableLambda(self._standalone)
+            | RunnableLambda(self._retrieve)
+            | RunnableLambda(self._generate)
+            | RunnableLambda(self._finalize)
+        )
+
+    def answer(
+        self,
+        question: str,
+        history: list[Turn] | None = None,
+        generator: str | None = None,
+        doc_ids: list[str] | None = None,
+        status: str | None = None,
+    ) -> Answer:
+        chosen = generator or self.settings.generator
+        if not question.strip():
+            return Answer(question, "", "请输入问题。", refused=True, citations=[], generator=chosen)
+        state = {
+            "question": question.strip(),
+            "history": history or [],
+            "generator": chosen,
+            "doc_ids": doc_ids,
+            "status": status,
+        }
+        return self.chain().invoke(state)
+
+
+def _rebuild(original: str, kept: list[Any]) -> str:
+    """The answer text with unverified sentences removed, keeping the original line structure."""
+    kept_texts = [s.text for s in kept]
+    lines = []
+    for line in original.split("\n"):
+        pieces = [p for p in kept_texts if p in line]
+        if pieces:
+            lines.append("".join(pieces))
+        elif not line.strip() or line.strip().endswith("："):
+            lines.append(line)
+    text = "\n".join(lines).strip()
+    return re.sub(r"\n{3,}", "\n\n", re.sub(r"(^|\n)相关规定：\s*$", "", text)).strip()
+
+
+def _rewrite_markers(text: str, renumber: dict[int, int]) -> str:
+    return re.sub(r"\[(\d{1,2})\]", lambda m: f"[{renumber.get(int(m.group(1)), int(m.group(1)))}]", text)

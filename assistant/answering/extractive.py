@@ -1,0 +1,168 @@
+"""The offline generator: it selects sentences from the retrieved chunks and quotes them.
+
+Every sentence it writes is either a sentence taken verbatim from a cited chunk or a fixed frame
+(「根据《…》第X条：」) around one, so it cannot state anything the documents do not say. Prompt
+injection inside a document is inert here: document text is only ever quoted, never obeyed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.answering.sentences import Sentence, split_sentences
+from assistant.normalize import match_key
+from assistant.query_terms import expand_query
+from assistant.tokenize import content_terms
+from assistant.types import Chunk, Hit
+
+_ARTICLE_HEAD = re.compile(r"^第[零一二三四五六七八九十百千0-9]+条\s*")
+_ITEM = re.compile(r"^[(（][一二三四五六七八九十]+[)）]")
+_EXCEPTION_START = re.compile(r"^(?:但是|但|除|不过|然而|其中|前款|依照前款)")
+_NUMBER = re.compile(r"\d|[一二两三四五六七八九十百千]+(?:倍|日|个工作日|年|个月|万元)")
+
+
+@dataclass
+class Selected:
+    hit_rank: int
+    chunk: Chunk
+    sentences: list[Sentence]
+    score: float
+
+
+@dataclass
+class Draft:
+    """What a generator produced, before verification: text with `[n]` markers and its sources."""
+
+    text: str
+    sources: dict[int, Chunk]  # citation number → chunk
+    quotes: dict[int, str]  # citation number → quoted words
+
+
+def source_label(chunk: Chunk) -> str:
+    """《title》第X条, or 《title》（section heading） for documents without articles."""
+    if chunk.article and chunk.article != "题注":
+        return f"《{chunk.title}》{chunk.article}"
+    section = chunk.heading_path.split(" > ")[-1] if chunk.heading_path else ""
+    return f"《{chunk.title}》（{section}）" if section else f"《{chunk.title}》"
+
+
+class ExtractiveGenerator:
+    name = "extractive"
+
+    def __init__(self, embeddings: object, max_sources: int = 3, max_sentences: int = 4) -> None:
+        self.embeddings = embeddings
+        self.max_sources = max_sources
+        self.max_sentences = max_sentences
+        self.shortlist = 16
+        self.whole_chunk_chars = 320
+        self._cache: dict[str, np.ndarray] = {}
+
+    def _candidates(self, hits: list[Hit]) -> list[tuple[int, Chunk, Sentence]]:
+        out = []
+        for rank, hit in enumerate(hits[:5], start=1):
+            for s in split_sentences(hit.chunk.text, min_chars=6):
+                out.append((rank, hit.chunk, s))
+        return out
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        """Sentence vectors, cached: the same clauses come back for many questions."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            for text, vec in zip(missing, self.embeddings.embed_documents(missing), strict=True):  # type: ignore[attr-defined]
+                if len(self._cache) >= 20000:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[text] = np.asarray(vec, dtype=np.float32)
+        return np.stack([self._cache[t] for t in texts])
+
+    def _score(self, question: str, cands: list[tuple[int, Chunk, Sentence]]) -> list[tuple[int, float]]:
+        """(candidate index, score) for the most promising sentences, best first."""
+        terms = [k for k in (match_key(t) for t in content_terms(expand_query(question))) if k]
+        wants_number = bool(re.search(r"多少|几|多久|多长|期限|比例|倍|上限|最高|最低", question))
+        cheap = []
+        for i, (rank, _chunk, sentence) in enumerate(cands):
+            key = match_key(sentence.text)
+            coverage = sum(t in key for t in terms) / len(terms) if terms else 0.0
+            number_bonus = 0.15 if wants_number and _NUMBER.search(sentence.text) else 0.0
+            cheap.append((i, 0.45 * coverage + 0.25 / rank + number_bonus))
+        # Only the most promising sentences go through the model: keeps an answer well under a second.
+        shortlist = sorted(cheap, key=lambda x: -x[1])[: self.shortlist]
+        q_vec = np.asarray(self.embeddings.embed_query(question), dtype=np.float32)  # type: ignore[attr-defined]
+        # The start of an over-long sentence (slide text without punctuation) is enough to judge it.
+        sims = self._vectors([_ARTICLE_HEAD.sub("", cands[i][2].text)[:160] for i, _ in shortlist]) @ q_vec
+        lo, hi = float(sims.min()), float(sims.max())
+        scored = [
+            (i, base + 0.45 * ((float(sim) - lo) / (hi - lo) if hi > lo else 0.0))
+            for (i, base), sim in zip(shortlist, sims, strict=True)
+        ]
+        return sorted(scored, key=lambda x: -x[1])
+
+    def _with_context(self, chunk: Chunk, chosen: Sentence) -> list[Sentence]:
+        """The sentence, plus the lead-in of an enumerated item and an exception right after it.
+        A short article is quoted whole: its conditions and exceptions belong to every sentence."""
+        sentences = split_sentences(chunk.text, min_chars=2)
+        if len(chunk.text) <= self.whole_chunk_chars:
+            return [s for s in sentences if s.start != 0 or not _ARTICLE_HEAD.fullmatch(s.text)]
+        idx = next((i for i, s in enumerate(sentences) if s.start == chosen.start), None)
+        if idx is None:
+            return [chosen]
+        group = [chosen]
+        if _ITEM.match(chosen.text):
+            lead = next((s for s in reversed(sentences[:idx]) if s.text.endswith(("：", ":"))), None)
+            if lead is not None:
+                group.insert(0, lead)
+        if chosen.text.endswith(("：", ":")):
+            group += [s for s in sentences[idx + 1 : idx + 7] if _ITEM.match(s.text)]
+        if idx + 1 < len(sentences) and _EXCEPTION_START.match(sentences[idx + 1].text):
+            group.append(sentences[idx + 1])
+        return sorted({s.start: s for s in group}.values(), key=lambda s: s.start)
+
+    def select(self, question: str, hits: list[Hit]) -> list[Selected]:
+        cands = self._candidates(hits)
+        if not cands:
+            return []
+        ranked = self._score(question, cands)
+        best = ranked[0][1]
+        chosen: dict[str, Selected] = {}
+        used = 0
+        for i, score in ranked:
+            rank, chunk, sentence = cands[i]
+            if used >= self.max_sentences or score < best * 0.6:
+                break
+            entry = chosen.get(chunk.chunk_id)
+            if entry is None:
+                if len(chosen) >= self.max_sources:
+                    continue
+                entry = chosen.setdefault(chunk.chunk_id, Selected(rank, chunk, [], score))
+            if any(s.start == sentence.start for s in entry.sentences):
+                continue
+            for s in self._with_context(chunk, sentence):
+                if not any(x.start == s.start for x in entry.sentences):
+                    entry.sentences.append(s)
+            used += 1
+        for entry in chosen.values():
+            entry.sentences.sort(key=lambda s: s.start)
+        return sorted(chosen.values(), key=lambda e: -e.score)
+
+    def generate(self, question: str, hits: list[Hit]) -> Draft:
+        selected = self.select(question, hits)
+        sources: dict[int, Chunk] = {}
+        quotes: dict[int, str] = {}
+        lines: list[str] = []
+        for number, entry in enumerate(selected, start=1):
+            sources[number] = entry.chunk
+            quoted = [_ARTICLE_HEAD.sub("", s.text) for s in entry.sentences]
+            quotes[number] = "".join(quoted)
+            label = source_label(entry.chunk)
+            if number == 1:
+                # The direct answer: the best evidence, quoted, in a fixed frame.
+                lines.append(f"根据{label}：{quoted[0]}[1]")
+                lines.extend(f"{q}[1]" for q in quoted[1:])
+                if len(selected) > 1:
+                    lines.append("")
+                    lines.append("相关规定：")
+            else:
+                lines.append(f"{label}：{quoted[0]}[{number}]")
+                lines.extend(f"{q}[{number}]" for q in quoted[1:])
+        return Draft("\n".join(lines), sources, quotes)

@@ -1,0 +1,64 @@
+"""Follow-up questions ("那注册呢？") rewritten into standalone questions from the chat history.
+
+Rule-based (extractive mode): a short or elliptical follow-up either swaps a slot term into the
+previous question (备案 → 注册) or is appended to it as context."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from assistant.normalize import normalize_query
+
+_SLOTS_FILE = Path(__file__).resolve().parent.parent / "data" / "followup_slots.yaml"
+_ELLIPTIC_START = re.compile(r"^(?:那|那么|那如果|如果是|要是|还有|另外|再问|换成|改成|是不是也|也)")
+_TRAILING = re.compile(r"(?:呢|吗|啊|呀)?[？?。！!]*$")
+_PRONOUN = re.compile(r"这个|这种|这样|这条|该条|上述|它|他们|这些|那个|那种|前者|后者")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange of a conversation, as the UI keeps it."""
+
+    question: str
+    answer: str = ""
+    standalone_question: str = ""
+
+
+@lru_cache(maxsize=1)
+def slots() -> list[list[str]]:
+    data = yaml.safe_load(_SLOTS_FILE.read_text(encoding="utf-8")) or {}
+    return [[str(t) for t in group] for group in data.get("slots", [])]
+
+
+def is_follow_up(question: str) -> bool:
+    q = question.strip()
+    core = _TRAILING.sub("", _ELLIPTIC_START.sub("", q))
+    return bool(_ELLIPTIC_START.match(q)) or len(core) <= 6 or bool(_PRONOUN.search(q))
+
+
+def rewrite_follow_up(question: str, history: list[Turn]) -> str:
+    """A standalone version of `question` given earlier turns (the question itself if it stands alone)."""
+    question = normalize_query(question).replace("\n", " ")
+    if not history or not is_follow_up(question):
+        return question
+    previous = history[-1].standalone_question or history[-1].question
+    previous = normalize_query(previous).replace("\n", " ")
+    core = _TRAILING.sub("", _ELLIPTIC_START.sub("", question)).strip()
+    for group in slots():
+        new_terms = [t for t in group if t in core]
+        old_terms = [t for t in group if t in previous and t not in core]
+        if new_terms and old_terms:
+            # Longest first, so "特殊医学用途配方食品" is not half-replaced via "食品".
+            old = max(old_terms, key=len)
+            rewritten = previous.replace(old, max(new_terms, key=len))
+            rest = core
+            for t in new_terms:
+                rest = rest.replace(t, "")
+            return rewritten if not rest.strip("的是了 ") else f"{rewritten}（{core}）"
+    base = _TRAILING.sub("", previous)
+    return f"{base}，{core}？" if core else previous
