@@ -288,6 +288,97 @@ def ask(
         _print_answer(answer)
 
 
+@app.command()
+def review(
+    file: Annotated[
+        str | None,
+        typer.Argument(
+            help="要审查的文稿：文本文件路径（.txt/.md/.docx），或 - 表示从标准输入读取。", show_default=False
+        ),
+    ] = None,
+    doc_type: Annotated[
+        str,
+        typer.Option(
+            "--type", help="文稿类型：label（标签/说明书）、advert（广告）或 auto（自动判断，默认）。"
+        ),
+    ] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（供脚本使用）。")] = False,
+    batch: Annotated[
+        Path | None,
+        typer.Option(
+            "--batch", help='JSONL 文件，每行 {"id":…,"draft":…}；每行输出 {"id":…,"findings":[…]}。'
+        ),
+    ] = None,
+) -> None:
+    """文稿审查：检查保健食品标签、说明书、广告文稿中的违规用语、缺失的必备声明和批准文号格式，每条问题都引用法条原文。"""
+    from assistant.review.drafts import DraftReadError, read_draft
+
+    if doc_type not in ("label", "advert", "auto", "other"):
+        err.print("--type 只能是 label、advert 或 auto。")
+        raise typer.Exit(2)
+    assistant = _assistant()
+    _require_index(assistant)
+    if batch is not None:
+        for item_id, text, problem in _batch_lines(batch, "draft"):
+            if problem or text is None:
+                _print_json({"id": item_id, "error": problem})
+                continue
+            _print_json({"id": item_id, **assistant.review(text, doc_type).to_json()})
+        return
+    if not file:
+        err.print("请给出文稿文件，或用 - 从标准输入读取。")
+        raise typer.Exit(2)
+    try:
+        draft = sys.stdin.read() if file == "-" else read_draft(Path(file))
+    except DraftReadError as exc:
+        err.print(str(exc))
+        raise typer.Exit(2) from exc
+    result = assistant.review(draft, doc_type)
+    if as_json:
+        _print_json(result.to_json())
+        return
+    _print_review(result)
+
+
+def _print_review(result: Any) -> None:
+    from rich.text import Text
+
+    kinds = {"prohibited_claim": "违规用语", "missing_statement": "缺少声明", "format_error": "编号格式"}
+    types = {"label": "标签/说明书", "advert": "广告", "other": "其他宣传材料"}
+    if result.notice:
+        err.print(result.notice)
+    out.rule(f"文稿（按{types.get(result.doc_type, result.doc_type)}审查）", align="left")
+    marked = Text()
+    pos = 0
+    spans = [f for f in result.findings if f.start >= 0]
+    for number, f in enumerate(spans, start=1):
+        if f.start < pos:
+            continue
+        marked.append(result.draft[pos : f.start])
+        marked.append(result.draft[f.start : f.end], style="bold red underline")
+        marked.append(f"【{number}】", style="bold red")
+        pos = f.end
+    marked.append(result.draft[pos:])
+    out.print(marked)
+    if not result.findings:
+        out.print("\n未发现问题。", style="green")
+        return
+    out.rule(f"发现 {len(result.findings)} 个问题", align="left")
+    number = 0
+    for f in result.findings:
+        label = "—" if f.start < 0 else str(number := number + 1)
+        head = f"[{label}] {kinds.get(f.kind, f.kind)}" + (f"：“{f.text}”" if f.text else "")
+        out.print(head, style="bold", highlight=False, markup=False)
+        out.print(f"    {f.message}", highlight=False, markup=False)
+        for c in f.citations:
+            out.print(
+                f"    依据《{c.title}》{c.article}（{page_label(c.page_start, c.page_end)}）：“{c.quote}”",
+                style="dim",
+                highlight=False,
+                markup=False,
+            )
+
+
 eval_app = typer.Typer(
     help="评测：在 evals/golden/ 的黄金集上评测，报告写入 evals/reports/。", no_args_is_help=True
 )
@@ -370,11 +461,27 @@ def run_app(
 @eval_app.command("answers")
 def eval_answers(
     generator: Annotated[str, typer.Option("--generator", help="被评测的回答方式。")] = "extractive",
+    holdout: Annotated[
+        bool,
+        typer.Option(
+            "--holdout", help="改用留出集 evals/golden/answers_holdout.jsonl，报告写入 answers-holdout.md。"
+        ),
+    ] = False,
 ) -> None:
     """问答评测：答案含证据率、拒答率、误拒率、引用核验率、编造条号数和延迟，写入 evals/reports/answers.md。"""
     from assistant.evaluation.answers import run
+    from assistant.evaluation.golden import GOLDEN_DIR, REPORTS_DIR
 
-    _print_json(run(get_settings(), generator=generator))
+    if holdout:
+        summary = run(
+            get_settings(),
+            REPORTS_DIR / "answers-holdout.md",
+            generator,
+            GOLDEN_DIR / "answers_holdout.jsonl",
+        )
+    else:
+        summary = run(get_settings(), generator=generator)
+    _print_json(summary)
 
 
 @eval_app.command("calibrate-refusal")
@@ -383,6 +490,14 @@ def eval_calibrate_refusal() -> None:
     from assistant.evaluation.answers import calibrate_refusal
 
     _print_json(calibrate_refusal(get_settings()))
+
+
+@eval_app.command("review")
+def eval_review() -> None:
+    """文稿审查评测：应标出片段的召回率、误报、缺失声明准确率、引用可解析率，写入 evals/reports/review.md。"""
+    from assistant.evaluation.review import run
+
+    _print_json(run(get_settings()))
 
 
 def main() -> None:

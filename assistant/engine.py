@@ -13,6 +13,7 @@ from assistant.embeddings import LocalSentenceEmbeddings
 from assistant.ingest import IngestProgress, ingest_paths
 from assistant.lookup import LookupResult
 from assistant.retrieve import AssistantRetriever, HybridSearcher, Mode
+from assistant.review.engine import ReviewEngine, ReviewResult
 from assistant.settings import Settings
 from assistant.store import DocumentRecord, Store
 from assistant.types import Answer, Hit, IngestReport
@@ -26,6 +27,8 @@ class Assistant:
         self._store: Store | None = None
         self._searcher: HybridSearcher | None = None
         self._answers: AnswerService | None = None
+        self._reviewer: ReviewEngine | None = None
+        self._reviewer_generation = -1
         self._lock = threading.RLock()
 
     @property
@@ -106,6 +109,21 @@ class Assistant:
     ) -> Answer:
         """An answer with numbered citations, or an honest refusal; `history` enables follow-ups."""
         return self.answers.answer(question, history, generator, doc_ids, status)
+
+    def review(self, draft: str, doc_type: str = "auto") -> ReviewResult:
+        """Findings in a label / leaflet / advert draft, each citing the clause it rests on."""
+        snap = self.searcher.snapshots.current()
+        if self._reviewer is None or self._reviewer_generation != snap.generation:
+            self._reviewer = ReviewEngine(snap.articles)
+            self._reviewer_generation = snap.generation
+        limit = self.settings.max_draft_chars
+        notice = ""
+        if len(draft) > limit:
+            draft = draft[:limit]
+            notice = f"文稿过长（超过 {limit} 字），只审查了前 {limit} 字。"
+        result = self._reviewer.review(draft, doc_type)
+        result.notice = notice
+        return result
 
     def retriever(self, **kwargs: Any) -> AssistantRetriever:
         """A LangChain retriever over this assistant's index."""

@@ -17,7 +17,7 @@ from pydantic import ConfigDict
 
 from assistant.embeddings import LocalSentenceEmbeddings
 from assistant.normalize import match_key, normalize_query
-from assistant.query_terms import expand_query
+from assistant.query_terms import expand_query, lay_terms
 from assistant.settings import Settings
 from assistant.snapshot import Snapshot, SnapshotCache
 from assistant.store import Store
@@ -57,7 +57,13 @@ class RelevanceSignals:
     top_score: float = 0.0  # reranker score of the best candidate
     max_dense: float = 0.0  # best cosine similarity between the question and any candidate
     top_coverage: float = 0.0  # share of the question's content words in the best candidate
+    top3_idf_coverage: float = 0.0  # IDF-weighted share of the question's words found in the top 3 hits
+    oov_share: float = 0.0  # IDF-weighted share of the question's words that occur nowhere in the library
     cited_article: bool = False  # the question cites an article that exists
+
+    def vector(self) -> list[float]:
+        """The features the refusal model reads, in its order."""
+        return [self.top_score, self.max_dense, self.top3_idf_coverage, self.oov_share]
 
 
 @dataclass
@@ -274,10 +280,13 @@ class HybridSearcher:
         hits = [Hit(c, top + 1.0) for c in referenced]
         seen = {c.chunk_id for c in referenced}
         hits += [Hit(c.chunk, c.score) for c in ranked if c.chunk.chunk_id not in seen]
+        top3, oov = _term_support(q, [h.chunk for h in hits[:3]], snap)
         signals = RelevanceSignals(
             top_score=top,
             max_dense=max((c.dense or 0.0 for c in cands), default=0.0),
             top_coverage=ranked[0].features.get("coverage", 0.0) if ranked else 0.0,
+            top3_idf_coverage=top3,
+            oov_share=oov,
             cited_article=bool(referenced),
         )
         return hits[:k], signals
@@ -294,6 +303,27 @@ class HybridSearcher:
                 continue
             out.extend(snap.articles.article(doc_id, ref.article))
         return out
+
+
+def _term_support(query: str, chunks: list[Chunk], snap: Snapshot) -> tuple[float, float]:
+    """(IDF-weighted share of the question's words — or their statutory equivalents — found in
+    `chunks`, IDF-weighted share found nowhere in the library)."""
+    keys = [snap.match_keys[c.chunk_id] for c in chunks if c.chunk_id in snap.match_keys]
+    total = covered = absent = 0.0
+    for term in content_terms(query):
+        key = match_key(term)
+        if not key:
+            continue
+        alternatives = [key] + [
+            match_key(t) for lay, legal in lay_terms().items() if lay in term for t in legal
+        ]
+        weight = snap.idf(key)
+        total += weight
+        if any(alt in body or alt in head for alt in alternatives for body, head in keys):
+            covered += weight
+        if snap.idf(key) >= snap.idf_absent:
+            absent += weight
+    return (covered / total, absent / total) if total else (0.0, 0.0)
 
 
 def _drop_near_duplicates(ranked: list[Candidate], snap: Snapshot) -> list[Candidate]:

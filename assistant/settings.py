@@ -118,6 +118,12 @@ class Settings(BaseSettings):
         description="Longer questions are truncated to this many characters, with a notice.",
     )
 
+    max_draft_chars: int = Field(
+        default=20000,
+        ge=100,
+        description="Longer drafts are truncated to this many characters for review, with a notice.",
+    )
+
     # --- limits ----------------------------------------------------------------------------------
     max_pdf_pages: int = Field(
         default=2000, ge=1, description="PDFs with more pages than this are refused rather than processed."

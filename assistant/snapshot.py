@@ -27,6 +27,11 @@ class Snapshot:
     match_keys: dict[str, tuple[str, str]]  # chunk id → (match key of text, of title+heading+article)
     _idf: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def idf_absent(self) -> float:
+        """The IDF of a term that occurs in no chunk."""
+        return math.log((len(self.match_keys) + 1) / 0.5)
+
     def idf(self, term_key: str) -> float:
         """Inverse document frequency of a normalized term over the chunks (substring containment)."""
         value = self._idf.get(term_key)

@@ -11,6 +11,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from pydantic import SecretStr
+
 from assistant.answering.extractive import Draft, source_label
 from assistant.answering.followup import Turn
 from assistant.settings import PROJECT_ROOT, Settings
@@ -53,7 +55,8 @@ def make_chat_model(settings: Settings) -> Any:
         )
     return ChatOpenAI(
         base_url=settings.openai_base_url or None,
-        api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed",
+        # Local servers (llama.cpp, vLLM, Ollama) accept any key; the client insists on one.
+        api_key=settings.openai_api_key or SecretStr("not-needed"),
         model=settings.openai_model,
         temperature=0,
         timeout=settings.openai_timeout,

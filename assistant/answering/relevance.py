@@ -1,13 +1,15 @@
 """Is the library able to answer this? A scope check (subjects the library does not cover) and a
-relevance gate on retrieval signals, with thresholds calibrated on the golden set
+relevance gate: a logistic model over retrieval signals, calibrated on the golden set
 (`python -m assistant eval calibrate-refusal` writes data/refusal.json)."""
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -30,9 +32,18 @@ def scope() -> dict[str, list[str]]:
 
 
 @lru_cache(maxsize=1)
-def thresholds() -> dict[str, float]:
-    data = json.loads((DATA_DIR / "refusal.json").read_text(encoding="utf-8"))
-    return {k: float(v) for k, v in data["thresholds"].items()}
+def refusal_model() -> dict[str, Any]:
+    return dict(json.loads((DATA_DIR / "refusal.json").read_text(encoding="utf-8")))
+
+
+def answerable_probability(signals: RelevanceSignals) -> float:
+    """Logistic model over the retrieval signals, fitted by `eval calibrate-refusal`."""
+    model = refusal_model()
+    z = model["bias"] + sum(
+        w * (x - m) / s
+        for w, x, m, s in zip(model["weights"], signals.vector(), model["mean"], model["std"], strict=True)
+    )
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
 def out_of_scope_subject(question: str, titles: list[str]) -> str:
@@ -62,7 +73,6 @@ def assess(question: str, signals: RelevanceSignals, titles: list[str]) -> Verdi
             f"文档库收录的是我国食品、保健食品监管的法律法规和文件，不涉及“{subject}”方面的规定。",
             subject,
         )
-    t = thresholds()
-    if signals.top_score < t["min_top_score"] or signals.max_dense < t["min_dense"]:
+    if answerable_probability(signals) < refusal_model()["threshold"]:
         return Verdict(False, "文档库中没有找到与这个问题足够相关的条文。")
     return Verdict(True)

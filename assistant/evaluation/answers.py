@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from assistant.answering.relevance import DATA_DIR, out_of_scope_subject, thresholds
+from assistant.answering.relevance import DATA_DIR, out_of_scope_subject, refusal_model
 from assistant.engine import Assistant
 from assistant.evaluation.golden import REPORTS_DIR, GoldenQuestion, contains_evidence, load_retrieval_golden
 from assistant.evaluation.retrieval import eval_settings
@@ -67,50 +67,55 @@ def run_answers(
     return outcomes
 
 
-def calibrate_refusal(settings: Settings) -> dict[str, Any]:
-    """Thresholds on (top reranker score, best dense similarity) that refuse ≥ 95 % of the
-    out-of-scope questions the scope check lets through while keeping the most in-scope ones;
-    fitted on the training split of the in-scope questions and all out-of-scope ones."""
+def calibrate_refusal(settings: Settings, max_false_refusal: float = 0.03) -> dict[str, Any]:
+    """Fit the refusal model: logistic regression over the retrieval signals (in-scope vs out-of-scope
+    questions of `retrieval.jsonl`, out-of-scope up-weighted), then the highest probability threshold
+    whose false-refusal rate on the in-scope questions stays within `max_false_refusal`.
+    `answers_holdout.jsonl` is never used here: it is the honest test of the result."""
+    import numpy as np
+
     assistant = Assistant(eval_settings(settings))
     assistant.ingest()
-    golden = load_retrieval_golden()
     titles = [r.meta.title for r in assistant.documents()]
-    rows = []
-    for q in golden:
-        if q.type == "lookup" or (q.type == "question" and q.split != "train"):
+    rows, labels, scoped = [], [], []
+    for q in load_retrieval_golden():
+        if q.type == "lookup":
             continue
-        if q.type == "out_of_scope" and out_of_scope_subject(q.text, titles):
-            continue  # refused by the scope check already
-        _, signals = assistant.searcher.search_with_signals(q.text, k=1)
-        rows.append((q.type == "question", signals.top_score, signals.max_dense))
-    oos = [r for r in rows if not r[0]]
-    ins = [r for r in rows if r[0]]
-    best: tuple[float, float, float] | None = None
-    score_grid = sorted({round(r[1], 2) for r in rows} | {0.0})
-    dense_grid = sorted({round(r[2], 3) for r in rows} | {0.0})
-    for s0 in score_grid:
-        for d0 in dense_grid:
-            refused_oos = sum(1 for _, s, d in oos if s < s0 or d < d0) / max(len(oos), 1)
-            if refused_oos < 0.95:
-                continue
-            kept = sum(1 for _, s, d in ins if s >= s0 and d >= d0) / max(len(ins), 1)
-            if best is None or kept > best[0] or (kept == best[0] and (s0, d0) < (best[1], best[2])):
-                best = (kept, s0, d0)
-    if best is None:
-        best = (0.0, max(score_grid), max(dense_grid))
+        _, signals = assistant.searcher.search_with_signals(q.text, k=3)
+        rows.append(signals.vector())
+        labels.append(q.type == "question")
+        scoped.append(bool(out_of_scope_subject(q.text, titles)))
+    x, y, caught = np.array(rows), np.array(labels), np.array(scoped)
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = np.c_[(x - mean) / std, np.ones(len(x))]
+    sample_weight = np.where(y, 1.0, 0.5 * len(y) / max(int((~y).sum()), 1))
+    w = np.zeros(z.shape[1])
+    for _ in range(5000):  # plain gradient descent; four features do not need a library
+        p = 1.0 / (1.0 + np.exp(-z @ w))
+        grad = z.T @ ((p - y) * sample_weight) / len(y) + 0.01 * np.r_[w[:-1], 0.0]
+        w -= 0.5 * grad
+    prob = 1.0 / (1.0 + np.exp(-z @ w))
+    threshold = 0.0
+    for t in sorted(set(np.round(prob, 3))):
+        if ((prob < t) & ~caught)[y].mean() <= max_false_refusal:
+            threshold = float(t)
+    refused = (prob < threshold) | caught
     result = {
-        "note": "calibrated by `python -m assistant eval calibrate-refusal` on the training split "
-        "(in-scope) and the out-of-scope questions the scope check lets through",
+        "note": "logistic refusal model fitted by `python -m assistant eval calibrate-refusal` on retrieval.jsonl",
         "calibrated_on": str(date.today()),
-        "in_scope_kept_on_train": round(best[0], 4),
-        "in_scope_questions": len(ins),
-        "out_of_scope_questions": len(oos),
-        "thresholds": {"min_top_score": best[1], "min_dense": best[2]},
+        "features": ["top_score", "max_dense", "top3_idf_coverage", "oov_share"],
+        "mean": [round(float(v), 5) for v in mean],
+        "std": [round(float(v), 5) for v in std],
+        "weights": [round(float(v), 5) for v in w[:-1]],
+        "bias": round(float(w[-1]), 5),
+        "threshold": round(threshold, 3),
+        "calibration_out_of_scope_refused": round(float(refused[~y].mean()), 4),
+        "calibration_in_scope_refused": round(float(refused[y].mean()), 4),
     }
     (DATA_DIR / "refusal.json").write_text(
         json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
     )
-    thresholds.cache_clear()
+    refusal_model.cache_clear()
     assistant.close()
     return result
 
@@ -120,10 +125,15 @@ def _pctl(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-def run(settings: Settings, report_path: Path | None = None, generator: str = "extractive") -> dict[str, Any]:
+def run(
+    settings: Settings,
+    report_path: Path | None = None,
+    generator: str = "extractive",
+    golden_path: Path | None = None,
+) -> dict[str, Any]:
     assistant = Assistant(eval_settings(settings))
     assistant.ingest()
-    golden = load_retrieval_golden()
+    golden = load_retrieval_golden(golden_path)
     in_scope = [q for q in golden if q.type == "question"]
     oos = [q for q in golden if q.type == "out_of_scope"]
     ins_out = run_answers(assistant, in_scope, generator)
@@ -153,7 +163,8 @@ def run(settings: Settings, report_path: Path | None = None, generator: str = "e
         "# Answer evaluation",
         "",
         f"Generated by `python -m assistant eval answers` on {date.today()} with the `{generator}` generator. "
-        f"{len(in_scope)} in-scope and {len(oos)} out-of-scope questions from `evals/golden/retrieval.jsonl`; "
+        f"{len(in_scope)} in-scope and {len(oos)} out-of-scope questions from "
+        f"`{(golden_path or Path('evals/golden/retrieval.jsonl')).name}`; "
         "latency is wall time per question with models warm on the 2-core machine.",
         "",
         "| metric | value | target |",
@@ -166,10 +177,12 @@ def run(settings: Settings, report_path: Path | None = None, generator: str = "e
         f"| fabricated article ids | {summary['fabricated_article_ids']} | 0 |",
         f"| latency p50 / p95 (ms) | {summary['p50_ms']:.0f} / {summary['p95_ms']:.0f} | p95 < 1000 |",
         "",
-        f"Held-out test split only (refusal thresholds were calibrated on train): evidence in answer "
+        f"Test split of retrieval.jsonl only: evidence in answer "
         f"{sum(o.evidence_in_answer for o in test_out) / max(len(test_out), 1):.3f}, false refusals "
         f"{sum(o.answer.refused for o in test_out)}/{len(test_out)}.",
-        f"Refusal thresholds in use: {thresholds()} plus the scope list in `assistant/data/scope.yaml`.",
+        f"Refusal: the scope list in `assistant/data/scope.yaml`, then the logistic model in "
+        f"`assistant/data/refusal.json` (threshold {refusal_model()['threshold']}), calibrated on retrieval.jsonl; "
+        "`answers_holdout.jsonl` (`--holdout`) is never used for calibration.",
         "",
         "## In-scope questions refused",
         "",

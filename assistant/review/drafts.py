@@ -1,0 +1,41 @@
+"""Reading a draft from a file (.txt/.md any common encoding, .docx)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assistant.loaders import LoadError, decode_text
+
+
+class DraftReadError(Exception):
+    pass
+
+
+def read_draft(path: Path) -> str:
+    if not path.is_file():
+        raise DraftReadError(f"找不到文稿文件：{path}")
+    data = path.read_bytes()
+    if not data.strip():
+        raise DraftReadError("文稿文件为空")
+    if path.suffix.lower() == ".docx":
+        return read_docx_bytes(data)
+    try:
+        return decode_text(data)
+    except LoadError as err:
+        raise DraftReadError(str(err)) from err
+
+
+def read_docx_bytes(data: bytes) -> str:
+    import io
+
+    import docx
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except Exception as err:
+        raise DraftReadError(f"无法打开 Word 文稿（{type(err).__name__}）") from err
+    lines = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            lines.append("　".join(cell.text.strip() for cell in row.cells))
+    return "\n".join(lines)
