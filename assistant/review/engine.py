@@ -182,7 +182,7 @@ class ReviewEngine:
         return self._citations[reference]
 
     def _citations_for(self, references: list[str]) -> list[Citation]:
-        out: list[Finding] = []
+        out: list[Citation] = []
         for ref in references:
             c = self.citation(str(ref))
             if c is not None and all(c.chunk_id != o.chunk_id or c.article != o.article for o in out):
