@@ -125,6 +125,10 @@ class Assistant:
         result.notice = notice
         return result
 
+    def neighbours(self, doc_id: str, article: int) -> tuple[int | None, int | None]:
+        """Numbers of the articles before and after `article` in a document (for prev/next navigation)."""
+        return self.searcher.snapshots.current().articles.neighbours(doc_id, article)
+
     def retriever(self, **kwargs: Any) -> AssistantRetriever:
         """A LangChain retriever over this assistant's index."""
         return AssistantRetriever(searcher=self.searcher, **kwargs)

@@ -54,7 +54,9 @@ def check_sentence(sentence: str, context: SupportContext) -> AnswerSentence:
         f"{context.chunks[n].title}{context.chunks[n].heading_path}{context.chunks[n].article}{context.chunks[n].text}"
         for n in cited
     )
-    absent_numbers = [n for n in numbers_in(_TITLE.sub("", body)) if n not in support_raw]
+    # Whole numbers are compared, not substrings: "3日" is not supported by "30日", nor "四倍" by "第一百四十八条".
+    support_numbers = numbers_in(support_raw)
+    absent_numbers = [n for n in numbers_in(_TITLE.sub("", body)) if n not in support_numbers]
     if absent_numbers:
         return AnswerSentence(
             sentence, cited, False, f"数字 {'、'.join(sorted(absent_numbers))} 不见于所引条文"

@@ -1,0 +1,1 @@
+"""Exports (Markdown, DOCX) of reviews; trainer handouts build on the same helpers."""

@@ -1,0 +1,54 @@
+"""What every page shares: the one assistant per process, first-run indexing, citation rendering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from assistant.engine import Assistant
+from assistant.ingest import IngestProgress
+from assistant.render import escape_markdown, page_label
+from assistant.settings import get_settings
+
+STATUS_LABELS = {"有效": "现行有效", "已届满": "实施期已届满", "参考资料": "参考资料（非官方文本）", "": "状态未知"}
+
+
+@st.cache_resource(show_spinner="正在加载模型和索引……")
+def get_assistant() -> Assistant:
+    assistant = Assistant(get_settings())
+    assistant.warm_up()  # model and index loaded once per process, not per interaction
+    return assistant
+
+
+def ensure_index(assistant: Assistant) -> None:
+    """Build the index of the bundled corpus on first run, with a visible progress bar."""
+    if not assistant.index_is_empty():
+        return
+    st.info("首次运行：正在为内置法规文档建立索引（约一两分钟），之后会直接复用。")
+    bar = st.progress(0.0, text="准备中……")
+
+    def on_file(path: Path, index: int, total: int) -> None:
+        bar.progress((index - 1) / max(total, 1), text=f"正在处理（{index}/{total}）：{path.name}")
+
+    report = assistant.ingest(progress=IngestProgress(on_file=on_file))
+    bar.progress(1.0, text=f"索引完成：{len(report.added)} 个文档，{report.chunks} 个段落。")
+    for failure in report.failed:
+        st.warning(f"{Path(failure.path).name}：{failure.reason}")
+
+
+def citation_header(c: Any) -> str:
+    """`[1] 《title》第X条 · 第N页` — plain text, for expander labels (never interpreted as Markdown)."""
+    return f"[{c.number}] 《{c.title}》{c.article} · {page_label(c.page_start, c.page_end)}"
+
+
+def show_citation_body(c: Any) -> None:
+    meta = [
+        c.heading_path,
+        page_label(c.page_start, c.page_end),
+        f"施行日期 {c.effective_date}" if c.effective_date else "",
+        STATUS_LABELS.get(c.status, c.status),
+    ]
+    st.caption(escape_markdown(" · ".join(m for m in meta if m)))
+    st.text(c.quote)

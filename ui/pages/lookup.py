@@ -1,0 +1,62 @@
+"""条文查询: an article verbatim by reference, with prev/next navigation; keyword/semantic search."""
+
+from __future__ import annotations
+
+import streamlit as st
+from common import STATUS_LABELS, get_assistant
+
+from assistant.numerals import int_to_chinese
+from assistant.render import escape_markdown, highlight_html, page_label, term_spans
+from assistant.tokenize import content_terms
+
+assistant = get_assistant()
+st.title("条文查询")
+tab_ref, tab_search = st.tabs(["按条号查询", "关键词 / 语义检索"])
+
+with tab_ref:
+    reference = st.text_input(
+        "条文引用", key="lookup_ref", placeholder="例如：食品安全法第七十八条、《广告法》第十八条第一款第四项"
+    )
+    if reference:
+        result = assistant.lookup(reference)
+        if not result.found:
+            st.warning(result.message)
+            if result.suggestions:
+                st.write("您可能要找：")
+                for suggestion in result.suggestions:
+                    if st.button(suggestion, key=f"sugg-{suggestion}"):
+                        st.session_state["lookup_ref"] = suggestion
+                        st.rerun()
+        else:
+            st.subheader(f"《{result.title}》{result.article}", anchor=False)
+            meta = [result.heading_path, page_label(result.page_start, result.page_end)]
+            meta += [f"施行日期 {result.effective_date}" if result.effective_date else "", STATUS_LABELS.get(result.status, result.status)]
+            st.caption(escape_markdown(" · ".join(m for m in meta if m)))
+            spans = [result.highlight] if result.highlight else []
+            st.markdown(highlight_html(result.text, spans), unsafe_allow_html=True)  # escaped in highlight_html
+            number = result.ref.article if result.ref else 0
+            before, after = assistant.neighbours(result.doc_id, number)
+            left, right = st.columns(2)
+            short = result.title
+            if before and left.button(f"← 第{int_to_chinese(before)}条", use_container_width=True):
+                st.session_state["lookup_ref"] = f"{short}第{int_to_chinese(before)}条"
+                st.rerun()
+            if after and right.button(f"第{int_to_chinese(after)}条 →", use_container_width=True):
+                st.session_state["lookup_ref"] = f"{short}第{int_to_chinese(after)}条"
+                st.rerun()
+
+with tab_search:
+    query = st.text_input("检索内容", key="search_query", placeholder="例如：保健食品广告 审查批准")
+    modes = {"hybrid": "综合（关键词＋语义）", "bm25": "关键词", "dense": "语义"}
+    mode = st.radio("检索方式", list(modes), format_func=modes.__getitem__, horizontal=True)
+    if query:
+        hits = assistant.search(query, k=10, mode=mode)
+        if not hits:
+            st.info("没有找到相关段落。")
+        terms = list(content_terms(query))
+        for rank, hit in enumerate(hits, start=1):
+            c = hit.chunk
+            with st.container(border=True):
+                st.markdown(f"**{rank}\\. 《{escape_markdown(c.title)}》{escape_markdown(c.article)}**")
+                st.caption(escape_markdown(" · ".join(p for p in (c.heading_path, page_label(c.page_start, c.page_end)) if p)))
+                st.markdown(highlight_html(c.text, term_spans(c.text, terms)), unsafe_allow_html=True)  # escaped
