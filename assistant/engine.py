@@ -4,6 +4,7 @@ owns the settings, the embedding model and the store, created lazily and reused.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from assistant.ingest import IngestProgress, ingest_paths
 from assistant.lookup import LookupResult
 from assistant.retrieve import AssistantRetriever, HybridSearcher, Mode
 from assistant.review.engine import ReviewEngine, ReviewResult
+from assistant.sessions import SessionStore
 from assistant.settings import Settings
 from assistant.store import DocumentRecord, Store
 from assistant.types import Answer, Hit, IngestReport
@@ -29,6 +31,7 @@ class Assistant:
         self._answers: AnswerService | None = None
         self._reviewer: ReviewEngine | None = None
         self._reviewer_generation = -1
+        self._sessions: SessionStore | None = None
         self._lock = threading.RLock()
 
     @property
@@ -125,6 +128,20 @@ class Assistant:
         result.notice = notice
         return result
 
+    @property
+    def sessions(self) -> SessionStore:
+        """Trainer sessions, saved under the data directory."""
+        with self._lock:
+            if self._sessions is None:
+                self._sessions = SessionStore(self.settings.sessions_db)
+            return self._sessions
+
+    def answer_session(
+        self, session_id: int, progress: Callable[[int, int, str], None] | None = None, only: list[int] | None = None
+    ) -> int:
+        """Answer a session's pending questions (or just `only`), saving each answer as it is done."""
+        return self.sessions.answer_pending(session_id, lambda q: self.ask(q).to_json(), progress, only)
+
     def neighbours(self, doc_id: str, article: int) -> tuple[int | None, int | None]:
         """Numbers of the articles before and after `article` in a document (for prev/next navigation)."""
         return self.searcher.snapshots.current().articles.neighbours(doc_id, article)
@@ -139,6 +156,9 @@ class Assistant:
             self._store = None
             self._searcher = None
             self._answers = None
+        if self._sessions is not None:
+            self._sessions.close()
+            self._sessions = None
 
     def warm_up(self) -> None:
         """Load the model and open the index now rather than on the first question."""

@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     )
     max_file_mb: int = Field(default=200, ge=1, description="Files larger than this (MB) are refused.")
 
+    pdf_font: Path | None = Field(
+        default=None,
+        description="A CJK TrueType/OpenType font (.ttf/.otf/.ttc) for PDF handouts; by default Debian's "
+        "fonts-noto-cjk is used.",
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="WARNING", description="Log level of the assistant's own loggers."
     )
@@ -137,6 +143,10 @@ class Settings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def sessions_db(self) -> Path:
+        return self.data_dir / "sessions.sqlite3"
 
 
 @lru_cache(maxsize=1)

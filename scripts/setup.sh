@@ -34,9 +34,17 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-if [ "$DEV" = 1 ] && [ ! -x /usr/bin/chromium ]; then
-  echo "==> 安装 Debian chromium（浏览器端到端测试用）"
+# Debian packages: a CJK font for PDF handouts; chromium for the browser tests (--dev).
+debs=""
+[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || debs="fonts-noto-cjk"
+if [ "$DEV" = 1 ] && [ ! -x /usr/bin/chromium ]; then debs="$debs chromium"; fi
+if [ -n "$debs" ]; then
+  echo "==> 安装 Debian 软件包：$debs"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+  if $SUDO true 2>/dev/null; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $debs >/dev/null
+  else
+    echo "    无法以 root 身份安装 $debs：PDF 讲义导出（及浏览器测试）需要它们，请手动安装。" >&2
+  fi
 fi

@@ -21,5 +21,6 @@ pages = [
     st.Page("pages/lookup.py", title="条文查询", icon=":material/gavel:"),
     st.Page("pages/review.py", title="文稿审查", icon=":material/fact_check:"),
     st.Page("pages/library.py", title="文档库", icon=":material/library_books:"),
+    st.Page("pages/trainer.py", title="培训场次", icon=":material/school:"),
 ]
 st.navigation(pages).run()

@@ -21,6 +21,9 @@ _ARTICLE_HEAD = re.compile(r"^第[零一二三四五六七八九十百千0-9]+�
 _ITEM = re.compile(r"^[(（][一二三四五六七八九十]+[)）]")
 _EXCEPTION_START = re.compile(r"^(?:但是|但|除|不过|然而|其中|前款|依照前款)")
 _NUMBER = re.compile(r"\d|[一二两三四五六七八九十百千]+(?:倍|日|个工作日|年|个月|万元)")
+# Citation-marker syntax inside a document ("…[1]") would be read as one of our own markers and
+# attach the quoted text to another source; quoted, its brackets are widened so it stays inert text.
+_MARKER_LIKE = re.compile(r"\[(\d{1,2})\]")
 
 
 @dataclass
@@ -152,7 +155,7 @@ class ExtractiveGenerator:
         lines: list[str] = []
         for number, entry in enumerate(selected, start=1):
             sources[number] = entry.chunk
-            quoted = [_ARTICLE_HEAD.sub("", s.text) for s in entry.sentences]
+            quoted = [_MARKER_LIKE.sub(r"［\1］", _ARTICLE_HEAD.sub("", s.text)) for s in entry.sentences]
             quotes[number] = "".join(quoted)
             label = source_label(entry.chunk)
             if number == 1:
