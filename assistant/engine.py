@@ -30,7 +30,7 @@ class Assistant:
         self._searcher: HybridSearcher | None = None
         self._answers: AnswerService | None = None
         self._reviewer: ReviewEngine | None = None
-        self._reviewer_generation = -1
+        self._reviewer_generation = ""
         self._sessions: SessionStore | None = None
         self._lock = threading.RLock()
 

@@ -136,6 +136,12 @@ class Settings(BaseSettings):
         "fonts-noto-cjk is used.",
     )
 
+    crash_at: str = Field(
+        default="",
+        description="Testing only: 'POINT:N' kills the process at POINT (before_begin, after_begin, mid_upsert, "
+        "before_commit, after_commit) of the N-th document write, to prove crash consistency.",
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="WARNING", description="Log level of the assistant's own loggers."
     )

@@ -19,7 +19,7 @@ from assistant.types import Chunk, DocumentMeta
 
 @dataclass
 class Snapshot:
-    generation: int
+    generation: str
     chunks: dict[str, Chunk]  # chunk id → chunk
     documents: dict[str, DocumentMeta]
     sparse: SparseIndex
@@ -58,7 +58,7 @@ class SnapshotCache:
                 self._current = self._load(generation)
             return self._current
 
-    def _load(self, generation: int) -> Snapshot:
+    def _load(self, generation: str) -> Snapshot:
         documents = {r.meta.doc_id: r.meta for r in self.store.registry.documents()}
         chunks = [c for c in self.store.all_chunks() if c.doc_id in documents]
         # The folder name carries the tokenizer version, so a tokenizer change rebuilds the side index.

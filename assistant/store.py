@@ -5,17 +5,25 @@ Consistency protocol (a document's chunks are all visible or none are):
    and the ids of its previous version (write-ahead);
 2. old chunks are deleted and new ones upserted into Chroma;
 3. the registry flips the document to `committed`.
-Readers only trust chunks of committed documents. On open, any `pending`/`deleting` document left
-by a crash is rolled back: all its recorded chunk ids are deleted and the record removed, so the
-next ingest simply adds it again.
+Readers only trust chunks of committed documents. On open, a `pending`/`deleting` document whose
+writer is gone (its process is dead on this host, or its record is stale) is rolled back: all its
+recorded chunk ids are deleted and the record removed, so the next ingest simply adds it again. A
+document another live process is still writing is left alone.
+
+The registry lives in SQLite next to the Chroma data in embedded mode, and in a small registry
+collection on the Chroma server in http mode, so every app instance sharing the server sees it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +42,8 @@ CREATE TABLE IF NOT EXISTS documents (
     chunk_ids TEXT NOT NULL,          -- JSON list of this version's chunk ids
     old_chunk_ids TEXT NOT NULL,      -- JSON list of the previous version's ids (while pending)
     chunk_count INTEGER NOT NULL DEFAULT 0,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    writer TEXT NOT NULL DEFAULT ''   -- host:pid of the process writing it (while pending)
 );
 CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -52,8 +61,77 @@ class DocumentRecord:
     chunk_count: int
 
 
+@dataclass(frozen=True)
+class Unfinished:
+    doc_id: str
+    chunk_ids: list[str]  # every id this write may have touched (new and previous version)
+    writer: str
+    updated_at: float
+
+
+WRITER = f"{socket.gethostname()}:{os.getpid()}"
+STALE_AFTER_S = 1800.0  # a pending write not touched for this long is taken as abandoned
+
+
+def writer_is_gone(writer: str, updated_at: float, now: float | None = None) -> bool:
+    """True when the process that began a write can no longer finish it."""
+    host, _, pid = writer.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        if int(pid) == os.getpid():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    return (now or time.time()) - updated_at > STALE_AFTER_S
+
+
 class Registry:
-    """The list of indexed documents and their state, in SQLite next to the Chroma data."""
+    """The list of indexed documents and their write state. Subclasses store it."""
+
+    def get_info(self, key: str) -> str | None:
+        raise NotImplementedError
+
+    def set_info(self, key: str, value: str) -> None:
+        raise NotImplementedError
+
+    def generation(self) -> str:
+        """Changes on every committed change; readers use it to know when side indexes are stale."""
+        return self.get_info("generation") or "0"
+
+    def documents(self, state: str | None = "committed") -> list[DocumentRecord]:
+        raise NotImplementedError
+
+    def get(self, doc_id: str) -> DocumentRecord | None:
+        raise NotImplementedError
+
+    def find_by_hash(self, content_hash: str) -> DocumentRecord | None:
+        return next((r for r in self.documents() if r.meta.content_hash == content_hash), None)
+
+    def begin_write(self, meta: DocumentMeta, new_ids: list[str], old_ids: list[str]) -> None:
+        raise NotImplementedError
+
+    def commit_write(self, doc_id: str) -> None:
+        raise NotImplementedError
+
+    def begin_delete(self, doc_id: str) -> None:
+        raise NotImplementedError
+
+    def finish_delete(self, doc_id: str) -> None:
+        raise NotImplementedError
+
+    def unfinished(self) -> list[Unfinished]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class SqliteRegistry(Registry):
+    """Registry in SQLite (WAL) next to the Chroma data — embedded mode."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +141,9 @@ class Registry:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(_SCHEMA)
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(documents)")}
+        if "writer" not in columns:  # registries written before writers were recorded
+            self._conn.execute("ALTER TABLE documents ADD COLUMN writer TEXT NOT NULL DEFAULT ''")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -84,21 +165,12 @@ class Registry:
         with self._tx() as c:
             c.execute("INSERT OR REPLACE INTO info(key, value) VALUES (?, ?)", (key, value))
 
-    def generation(self) -> int:
-        """Bumped on every committed change; readers use it to know when side indexes are stale."""
-        return int(self.get_info("generation") or 0)
-
     def _bump(self, c: sqlite3.Connection) -> None:
-        c.execute(
-            "INSERT INTO info(key, value) VALUES ('generation', '1') "
-            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-        )
+        c.execute("INSERT OR REPLACE INTO info(key, value) VALUES ('generation', ?)", (uuid.uuid4().hex,))
 
     def _record(self, row: sqlite3.Row | tuple[Any, ...]) -> DocumentRecord:
         meta, state, chunk_ids, count = row
-        return DocumentRecord(
-            DocumentMeta.from_metadata(json.loads(meta)), state, json.loads(chunk_ids), count
-        )
+        return DocumentRecord(DocumentMeta.from_metadata(json.loads(meta)), state, json.loads(chunk_ids), count)
 
     def documents(self, state: str | None = "committed") -> list[DocumentRecord]:
         sql = "SELECT meta, state, chunk_ids, chunk_count FROM documents"
@@ -129,7 +201,7 @@ class Registry:
         with self._tx() as c:
             c.execute(
                 "INSERT OR REPLACE INTO documents(doc_id, content_hash, state, meta, chunk_ids, old_chunk_ids, "
-                "chunk_count, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)",
+                "chunk_count, updated_at, writer) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
                 (
                     meta.doc_id,
                     meta.content_hash,
@@ -138,13 +210,14 @@ class Registry:
                     json.dumps(old_ids),
                     len(new_ids),
                     time.time(),
+                    WRITER,
                 ),
             )
 
     def commit_write(self, doc_id: str) -> None:
         with self._tx() as c:
             c.execute(
-                "UPDATE documents SET state='committed', old_chunk_ids='[]', updated_at=? WHERE doc_id=?",
+                "UPDATE documents SET state='committed', old_chunk_ids='[]', writer='', updated_at=? WHERE doc_id=?",
                 (time.time(), doc_id),
             )
             self._bump(c)
@@ -152,7 +225,8 @@ class Registry:
     def begin_delete(self, doc_id: str) -> None:
         with self._tx() as c:
             c.execute(
-                "UPDATE documents SET state='deleting', updated_at=? WHERE doc_id=?", (time.time(), doc_id)
+                "UPDATE documents SET state='deleting', writer=?, updated_at=? WHERE doc_id=?",
+                (WRITER, time.time(), doc_id),
             )
 
     def finish_delete(self, doc_id: str) -> None:
@@ -160,17 +234,104 @@ class Registry:
             c.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
             self._bump(c)
 
-    def unfinished(self) -> list[tuple[str, list[str]]]:
-        """Documents left pending/deleting by a crash, with every chunk id they may have written."""
+    def unfinished(self) -> list[Unfinished]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT doc_id, chunk_ids, old_chunk_ids FROM documents WHERE state != 'committed'"
+                "SELECT doc_id, chunk_ids, old_chunk_ids, writer, updated_at FROM documents WHERE state != 'committed'"
             ).fetchall()
-        return [(doc_id, json.loads(new) + json.loads(old)) for doc_id, new, old in rows]
+        return [Unfinished(d, json.loads(new) + json.loads(old), w, float(t)) for d, new, old, w, t in rows]
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+class ChromaRegistry(Registry):
+    """Registry kept as records of a small collection on the Chroma server — http mode, so that
+    every app instance sharing the server sees the same documents and states."""
+
+    _INFO = "__info__:"
+
+    def __init__(self, client: Any, collection: str) -> None:
+        self._col = client.get_or_create_collection(f"{collection}_registry", embedding_function=None)
+        self._lock = threading.RLock()
+
+    def _put(self, record_id: str, metadata: dict[str, Any]) -> None:
+        self._col.upsert(ids=[record_id], embeddings=[[0.0]], metadatas=[metadata])
+
+    def get_info(self, key: str) -> str | None:
+        res = self._col.get(ids=[self._INFO + key], include=["metadatas"])
+        return str(res["metadatas"][0]["value"]) if res["ids"] else None
+
+    def set_info(self, key: str, value: str) -> None:
+        self._put(self._INFO + key, {"value": value})
+
+    def _bump(self) -> None:
+        self.set_info("generation", uuid.uuid4().hex)
+
+    @staticmethod
+    def _record(meta: dict[str, Any]) -> DocumentRecord:
+        return DocumentRecord(
+            DocumentMeta.from_metadata(json.loads(meta["meta"])),
+            str(meta["state"]),
+            json.loads(meta["chunk_ids"]),
+            int(meta["chunk_count"]),
+        )
+
+    def _all(self) -> list[tuple[str, dict[str, Any]]]:
+        res = self._col.get(include=["metadatas"])
+        return [(i, dict(m)) for i, m in zip(res["ids"], res["metadatas"], strict=True) if not i.startswith(self._INFO)]
+
+    def documents(self, state: str | None = "committed") -> list[DocumentRecord]:
+        rows = sorted(self._all())
+        return [self._record(m) for _, m in rows if state is None or m.get("state") == state]
+
+    def get(self, doc_id: str) -> DocumentRecord | None:
+        res = self._col.get(ids=[doc_id], include=["metadatas"])
+        return self._record(dict(res["metadatas"][0])) if res["ids"] else None
+
+    def begin_write(self, meta: DocumentMeta, new_ids: list[str], old_ids: list[str]) -> None:
+        self._put(
+            meta.doc_id,
+            {
+                "content_hash": meta.content_hash,
+                "state": "pending",
+                "meta": json.dumps(meta.to_metadata(), ensure_ascii=False),
+                "chunk_ids": json.dumps(new_ids),
+                "old_chunk_ids": json.dumps(old_ids),
+                "chunk_count": len(new_ids),
+                "updated_at": time.time(),
+                "writer": WRITER,
+            },
+        )
+
+    def _update(self, doc_id: str, **changes: Any) -> None:
+        res = self._col.get(ids=[doc_id], include=["metadatas"])
+        if res["ids"]:
+            self._put(doc_id, {**dict(res["metadatas"][0]), **changes, "updated_at": time.time()})
+
+    def commit_write(self, doc_id: str) -> None:
+        self._update(doc_id, state="committed", old_chunk_ids="[]", writer="")
+        self._bump()
+
+    def begin_delete(self, doc_id: str) -> None:
+        self._update(doc_id, state="deleting", writer=WRITER)
+
+    def finish_delete(self, doc_id: str) -> None:
+        self._col.delete(ids=[doc_id])
+        self._bump()
+
+    def unfinished(self) -> list[Unfinished]:
+        return [
+            Unfinished(
+                i,
+                json.loads(m["chunk_ids"]) + json.loads(m.get("old_chunk_ids", "[]")),
+                str(m.get("writer", "")),
+                float(m.get("updated_at", 0.0)),
+            )
+            for i, m in self._all()
+            if m.get("state") != "committed"
+        ]
 
 
 def make_chroma_client(settings: Settings) -> Any:
@@ -199,12 +360,17 @@ class Store:
 
     def __init__(self, settings: Settings, embedding_model_id: str) -> None:
         self.settings = settings
-        self.registry = Registry(settings.index_dir / "registry.sqlite3")
-        self._check_model(embedding_model_id)
         self.client = make_chroma_client(settings)
+        self.registry: Registry = (
+            ChromaRegistry(self.client, settings.collection)
+            if settings.chroma_mode == ChromaMode.http
+            else SqliteRegistry(settings.index_dir / "registry.sqlite3")
+        )
+        self._check_model(embedding_model_id)
         self.collection = self.client.get_or_create_collection(
             settings.collection, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
         )
+        self._writes = 0
         self.recover()
 
     def _check_model(self, model_id: str) -> None:
@@ -222,11 +388,19 @@ class Store:
     def recover(self) -> list[str]:
         """Roll back documents a crashed process left half-written. Returns their ids."""
         rolled_back = []
-        for doc_id, ids in self.registry.unfinished():
-            self._delete_ids(ids)
-            self.registry.finish_delete(doc_id)
-            rolled_back.append(doc_id)
+        for item in self.registry.unfinished():
+            if not writer_is_gone(item.writer, item.updated_at):
+                continue  # another live process is writing it right now
+            self._delete_ids(item.chunk_ids)
+            self.registry.finish_delete(item.doc_id)
+            rolled_back.append(item.doc_id)
         return rolled_back
+
+    def _fault(self, point: str) -> None:
+        """Testing hook: with `crash_at="POINT:N"`, the N-th document write dies at POINT like a SIGKILL."""
+        target = self.settings.crash_at
+        if target and target.rsplit(":", 1)[0] == point and int(target.rsplit(":", 1)[-1] or 1) == self._writes:
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def _delete_ids(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), 500):
@@ -237,21 +411,27 @@ class Store:
     # --- writes ------------------------------------------------------------------------------------
 
     def write_document(self, meta: DocumentMeta, chunks: list[Chunk], vectors: list[list[float]]) -> None:
+        self._writes += 1
         previous = self.registry.get(meta.doc_id)
         old_ids = previous.chunk_ids if previous else []
         new_ids = [c.chunk_id for c in chunks]
+        self._fault("before_begin")
         self.registry.begin_write(meta, new_ids, old_ids)
+        self._fault("after_begin")
         self._delete_ids(sorted(set(old_ids) - set(new_ids)))
         doc_fields = {"status": meta.status, "doc_type": meta.doc_type, "effective_date": meta.effective_date}
-        for start in range(0, len(chunks), 256):
-            batch = chunks[start : start + 256]
+        for start in range(0, len(chunks), 64):
+            batch = chunks[start : start + 64]
             self.collection.upsert(
                 ids=[c.chunk_id for c in batch],
-                embeddings=vectors[start : start + 256],
+                embeddings=vectors[start : start + 64],
                 documents=[c.text for c in batch],
                 metadatas=[{**c.to_metadata(), **doc_fields} for c in batch],
             )
+            self._fault("mid_upsert")
+        self._fault("before_commit")
         self.registry.commit_write(meta.doc_id)
+        self._fault("after_commit")
 
     def delete_document(self, doc_id: str) -> bool:
         record = self.registry.get(doc_id)
