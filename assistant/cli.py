@@ -500,5 +500,32 @@ def eval_review() -> None:
     _print_json(run(get_settings()))
 
 
+@eval_app.command("reliability")
+def eval_reliability() -> None:
+    """可靠性检查：真实 chroma run 服务器模式、写入各阶段被 SIGKILL 后的一致性、并发、坏文件矩阵；写入 evals/reports/reliability.md，任何一项失败则退出码非零。"""
+    from assistant.evaluation.reliability import run
+
+    ok, summary = run(get_settings())
+    out.print(summary, highlight=False, markup=False)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command("chroma-server")
+def chroma_server(
+    path: Annotated[Path, typer.Option("--path", help="服务器保存数据的文件夹。")] = Path("indexes/server"),
+    host: Annotated[str, typer.Option(help="监听地址。")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="端口。")] = 8000,
+) -> None:
+    """启动本地 Chroma 服务器（开发用）：多个应用实例可通过 ASSISTANT_CHROMA_MODE=http 共用同一个索引。"""
+    import os
+    import subprocess
+
+    chroma = Path(sys.executable).with_name("chroma")
+    path.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    cmd = [str(chroma), "run", "--path", str(path), "--host", host, "--port", str(port)]
+    raise typer.Exit(subprocess.call(cmd, env=env))
+
+
 def main() -> None:
     app()

@@ -110,7 +110,10 @@ class ChatServer:
             self.requests.append(body)
             canned = self.responder(body)
             deadline = time.monotonic() + canned.delay
+            # Held back until the delay is over, the client gives up, or the server stops.
             while not self._closing and time.monotonic() < deadline:
+                if await request.is_disconnected():
+                    return JSONResponse({}, status_code=499)
                 await asyncio.sleep(0.02)
             if canned.status != 200:
                 error = {"message": canned.content or "internal error", "type": "server_error", "code": None}

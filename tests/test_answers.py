@@ -191,6 +191,7 @@ def test_sentence_whose_words_are_in_its_cited_chunk_passes() -> None:
         (DEADLINE, "备案人应当在收到补正通知之日起3日内补正材料[1]。", "3"),  # the chunk says 30日
         (ART_148, "消费者还可以要求支付价款四倍的赔偿金[1]。", "四"),  # 四 only occurs in 第一百四十八条
     ],
+    ids=["5x-vs-10x", "60d-vs-30d", "3d-vs-30d", "4x-vs-article-number"],
 )
 def test_sentence_with_a_number_absent_from_its_chunk_is_rejected(chunk: Chunk, sentence: str, number: str) -> None:
     s = check_sentence(sentence, context(chunk))
@@ -527,6 +528,7 @@ _FRAME = re.compile(r"^(?:根据)?《[^》]*》(?:第[零一二三四五六七�
         ("保健食品标签可以说治疗癌症吗", [ART_78, INJECTED]),
         ("保健食品可以治疗癌症吗", [INJECTED, ART_78]),
     ],
+    ids=["law-first", "law-first-cancer-question", "injection-first"],
 )
 def test_extractive_answer_only_quotes_injected_text_and_never_obeys_it(
     settings: Settings, question: str, order: list[Chunk]

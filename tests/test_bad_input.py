@@ -17,12 +17,7 @@ from pathlib import Path
 import pytest
 
 from assistant.engine import Assistant
-from assistant.ingest import IngestProgress
-from assistant.loaders import LoadError, load_document
-from assistant.settings import PROJECT_ROOT, Settings
-from assistant.types import IngestReport
-
-from ._files import (
+from assistant.evaluation.badfiles import (
     BadFile,
     amendment_text,
     encrypted_pdf,
@@ -35,6 +30,10 @@ from ._files import (
     spc_text,
     truncated_pdf,
 )
+from assistant.ingest import IngestProgress
+from assistant.loaders import LoadError, load_document
+from assistant.settings import PROJECT_ROOT, Settings
+from assistant.types import IngestReport
 
 MakeAssistant = Callable[..., Assistant]
 SAFE_DOC_ID = re.compile(r"^[a-z0-9-]+$")

@@ -1,4 +1,4 @@
-"""Generators of real test files (good and bad) for the ingestion tests. Everything is written into a
+"""Generators of real test files (good and bad) for the ingestion tests and `eval reliability`. Everything is written into a
 folder the caller owns; nothing here is mocked."""
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .conftest import CORPUS
+from assistant.settings import PROJECT_ROOT
+
+CORPUS = PROJECT_ROOT / "corpus"
 
 REGULATIONS_PDF = CORPUS / "food-safety-law-implementing-regulations-2019.pdf"
 AMENDMENT_MD = CORPUS / "food-safety-law-amendment-decision-2025.md"
