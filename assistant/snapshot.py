@@ -73,8 +73,10 @@ class SnapshotCache:
                 sparse = None
         if sparse is None:
             sparse = SparseIndex.build(chunks)
+            # An empty index (first run, before ingesting) has nothing to persist; bm25s cannot save it.
             try:
-                sparse.save(folder)
+                if chunks:
+                    sparse.save(folder)
                 for old in folder.parent.glob("gen-*"):
                     if old != folder and not old.name.endswith(".tmp"):
                         shutil.rmtree(old, ignore_errors=True)

@@ -61,7 +61,9 @@ def test_label_question_cites_article_78_with_its_page(corpus_assistant: Assista
 
 
 @pytest.mark.parametrize("question", ["化妆品广告可以用医生形象吗？", "明天上海会下雨吗？"])
-def test_out_of_scope_questions_are_refused_with_closest_documents(corpus_assistant: Assistant, question: str) -> None:
+def test_out_of_scope_questions_are_refused_with_closest_documents(
+    corpus_assistant: Assistant, question: str
+) -> None:
     answer = corpus_assistant.ask(question)
     assert answer.refused and answer.citations == [], answer.answer
     assert answer.closest_documents, "a refusal lists the closest documents"
@@ -147,7 +149,9 @@ def _source_number(request: dict[str, Any], title: str, article: str) -> tuple[i
     for number, (label, body) in sources_in(request).items():
         if label.startswith(f"《{title}》{article}"):
             return number, body
-    raise LookupError(f"{title}{article} not among the sources sent: {[v[0] for v in sources_in(request).values()]}")
+    raise LookupError(
+        f"{title}{article} not among the sources sent: {[v[0] for v in sources_in(request).values()]}"
+    )
 
 
 def _first_sentence(body: str) -> str:
@@ -193,7 +197,9 @@ def test_llm_follow_up_is_condensed_by_the_model(
     server: ChatServer, openai_assistant: Callable[..., Assistant]
 ) -> None:
     server.responder = _answer_from_article_78
-    answer = openai_assistant(server.base_url).ask("那说明书呢？", history=[Turn("保健食品广告不得含有什么内容？")])
+    answer = openai_assistant(server.base_url).ask(
+        "那说明书呢？", history=[Turn("保健食品广告不得含有什么内容？")]
+    )
     assert answer.standalone_question == "保健食品标签不得涉及什么内容？"
     assert is_condense_request(server.requests[0]) and "保健食品广告不得含有什么内容？" in json.dumps(
         server.requests[0], ensure_ascii=False
@@ -218,7 +224,9 @@ def test_llm_reply_obeying_an_injected_instruction_is_trimmed(
     assert len(dropped) == 1 and "癌症" in dropped[0].text and dropped[0].reason
 
 
-def test_llm_refusal_token_gives_a_refusal(server: ChatServer, openai_assistant: Callable[..., Assistant]) -> None:
+def test_llm_refusal_token_gives_a_refusal(
+    server: ChatServer, openai_assistant: Callable[..., Assistant]
+) -> None:
     server.responder = lambda _request: Canned(REFUSAL_TOKEN)
     answer = openai_assistant(server.base_url).ask(LABEL_QUESTION)
     assert answer.refused and answer.citations == [] and answer.closest_documents

@@ -69,3 +69,27 @@ def test_langchain_retriever_returns_documents_with_chunk_metadata(corpus_assist
     for doc in docs:
         for key in ("doc_id", "title", "article", "heading_path", "page_start", "page_end", "char_start", "chunk_id"):
             assert key in doc.metadata
+
+
+def test_cross_encoder_plumbing(corpus_assistant: Assistant, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """No registry package ships a trained Chinese cross-encoder, so this builds a small one from the
+    bundled m3e-small BERT (an untrained scoring head: it proves loading from a local folder, scoring
+    and blending, not ranking quality)."""
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from assistant.embeddings import resolve_model_path
+    from assistant.retrieve import CrossEncoderReranker
+
+    torch.manual_seed(0)
+    folder = tmp_path / "cross-encoder"
+    CrossEncoder(str(resolve_model_path("m3e-small")), num_labels=1, device="cpu").save(str(folder))
+    settings = corpus_assistant.settings.model_copy(update={"cross_encoder_path": folder})
+    with_ce = Assistant(settings, embeddings=corpus_assistant.embeddings)
+    try:
+        assert isinstance(with_ce.searcher.reranker, CrossEncoderReranker)
+        hits = with_ce.search("保健食品广告不得含有哪些内容", k=5)
+        assert len(hits) == 5
+        assert with_ce.search("食品安全法第78条", k=1)[0].chunk.article == "第七十八条"
+    finally:
+        with_ce.close()

@@ -6,7 +6,9 @@ Configurations, all on the same corpus and the same embedding model:
   bm25           BM25 over jieba tokens on our chunks;
   dense          dense-only on our chunks;
   hybrid         dense + BM25 fused with reciprocal-rank fusion;
-  hybrid+rerank  hybrid, then the feature reranker (weights from evals, see fit_reranker).
+  hybrid+rerank  hybrid, then the feature reranker (weights from evals, see fit_reranker);
+  dense (…)      dense-only on our chunks with the alternative embedding back ends (optional `eval` extra),
+                 to compare embedding models on the same chunks.
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ from assistant.retrieve import FEATURES, compute_features
 from assistant.settings import Settings
 
 K_VALUES = (1, 3, 5, 10)
-CONFIGS = ("typical-rag", "bm25", "dense", "hybrid", "hybrid+rerank")
+CONFIGS = (
+    "typical-rag",
+    "bm25",
+    "dense",
+    "dense (multilingual-e5-small)",
+    "dense (USE multilingual)",
+    "hybrid",
+    "hybrid+rerank",
+)
 
 
 @dataclass
@@ -107,6 +117,39 @@ class TypicalRagBaseline:
         return [t or "" for t in res["documents"][0]]
 
 
+class AlternativeDense:
+    """Dense-only search with another embedding back end over the SAME chunks (vectors kept in memory
+    and cached on disk), so embedding models can be compared without re-chunking."""
+
+    def __init__(self, assistant: Assistant, name: str) -> None:
+        import numpy as np
+
+        from assistant.embedding_backends import make_embeddings
+
+        snap = assistant.searcher.snapshots.current()
+        self.chunks = list(snap.chunks.values())
+        self.model = make_embeddings(name, assistant.settings)
+        key = hashlib.sha1("".join(c.chunk_id for c in self.chunks).encode()).hexdigest()[:12]
+        cache = assistant.settings.index_dir / "eval-vectors" / f"{name}-{key}.npy"
+        if cache.is_file():
+            self.matrix = np.load(cache)
+        else:
+            self.matrix = np.asarray(self.model.embed_documents([c.embedding_text for c in self.chunks]), dtype=np.float32)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            np.save(cache, self.matrix)
+
+    def search(self, query: str, k: int) -> list[str]:
+        import numpy as np
+
+        from assistant.normalize import normalize_query
+
+        scores = self.matrix @ np.asarray(self.model.embed_query(normalize_query(query)), dtype=np.float32)
+        return [self.chunks[i].text for i in np.argsort(-scores)[:k]]
+
+
+ALTERNATIVE_BACKENDS = {"dense (multilingual-e5-small)": "multilingual-e5-small", "dense (USE multilingual)": "use-multilingual"}
+
+
 # --- running ------------------------------------------------------------------------------------
 
 
@@ -122,7 +165,16 @@ def run_configs(
     results: dict[str, ConfigResult] = {}
     baseline = TypicalRagBaseline(assistant) if "typical-rag" in configs else None
     assistant.warm_up()
+    alternatives: dict[str, AlternativeDense] = {}
     for name in configs:
+        if name in ALTERNATIVE_BACKENDS:
+            try:
+                alternatives[name] = AlternativeDense(assistant, ALTERNATIVE_BACKENDS[name])
+            except ModuleNotFoundError:
+                continue  # the optional `eval` extra is not installed
+    for name in configs:
+        if name in ALTERNATIVE_BACKENDS and name not in alternatives:
+            continue
         result = ConfigResult(name)
         for q in questions:
 
@@ -130,6 +182,8 @@ def run_configs(
                 if name == "typical-rag":
                     assert baseline is not None
                     return baseline.search(q.text, 10)
+                if name in alternatives:
+                    return alternatives[name].search(q.text, 10)
                 mode = {"bm25": "bm25", "dense": "dense"}.get(name, "hybrid")
                 hits = assistant.search(q.text, k=10, mode=mode, rerank=name == "hybrid+rerank")  # type: ignore[arg-type]
                 return [h.chunk.text for h in hits]

@@ -13,25 +13,7 @@ from assistant.library import accepted_types, save_upload
 assistant = get_assistant()
 st.title("文档库")
 
-records = assistant.documents()
-st.caption(f"共 {len(records)} 个文档，{sum(r.chunk_count for r in records)} 个段落。")
-st.dataframe(
-    [
-        {
-            "标题": r.meta.title,
-            "发布机关": r.meta.issuing_body,
-            "公布日期": r.meta.publication_date,
-            "施行日期": r.meta.effective_date,
-            "状态": STATUS_LABELS.get(r.meta.status, r.meta.status),
-            "段落数": r.chunk_count,
-            "页数": r.meta.page_count or "—",
-            "文件": Path(r.meta.source_path).name,
-        }
-        for r in records
-    ],
-    use_container_width=True,
-    hide_index=True,
-)
+overview = st.container()  # filled after the upload section, so a new upload is listed at once
 
 st.subheader("上传新文档", anchor=False)
 files = st.file_uploader("支持 PDF、TXT、Markdown、DOCX，可多选", type=accepted_types(), accept_multiple_files=True)
@@ -50,6 +32,27 @@ if files and st.button("导入并建立索引", type="primary"):
         st.info(f"{Path(p).name}：内容未变化，已跳过")
     for failure in report.failed:
         st.error(f"{Path(failure.path).name}：{failure.reason}")
+
+records = assistant.documents()
+with overview:
+    st.caption(f"共 {len(records)} 个文档，{sum(r.chunk_count for r in records)} 个段落。")
+    st.dataframe(
+        [
+            {
+                "标题": r.meta.title,
+                "发布机关": r.meta.issuing_body,
+                "公布日期": r.meta.publication_date,
+                "施行日期": r.meta.effective_date,
+                "状态": STATUS_LABELS.get(r.meta.status, r.meta.status),
+                "段落数": r.chunk_count,
+                "页数": r.meta.page_count or "—",
+                "文件": Path(r.meta.source_path).name,
+            }
+            for r in records
+        ],
+        use_container_width=True,
+        hide_index=True,
+    )
 
 st.subheader("管理文档", anchor=False)
 if records:

@@ -13,6 +13,12 @@ assistant = get_assistant()
 st.title("条文查询")
 tab_ref, tab_search = st.tabs(["按条号查询", "关键词 / 语义检索"])
 
+
+def open_reference(reference: str) -> None:
+    """Button callback: runs before the text input is created, the only time its value may be set."""
+    st.session_state["lookup_ref"] = reference
+
+
 with tab_ref:
     reference = st.text_input(
         "条文引用", key="lookup_ref", placeholder="例如：食品安全法第七十八条、《广告法》第十八条第一款第四项"
@@ -24,9 +30,7 @@ with tab_ref:
             if result.suggestions:
                 st.write("您可能要找：")
                 for suggestion in result.suggestions:
-                    if st.button(suggestion, key=f"sugg-{suggestion}"):
-                        st.session_state["lookup_ref"] = suggestion
-                        st.rerun()
+                    st.button(suggestion, key=f"sugg-{suggestion}", on_click=open_reference, args=(suggestion,))
         else:
             st.subheader(f"《{result.title}》{result.article}", anchor=False)
             meta = [result.heading_path, page_label(result.page_start, result.page_end)]
@@ -38,12 +42,20 @@ with tab_ref:
             before, after = assistant.neighbours(result.doc_id, number)
             left, right = st.columns(2)
             short = result.title
-            if before and left.button(f"← 第{int_to_chinese(before)}条", use_container_width=True):
-                st.session_state["lookup_ref"] = f"{short}第{int_to_chinese(before)}条"
-                st.rerun()
-            if after and right.button(f"第{int_to_chinese(after)}条 →", use_container_width=True):
-                st.session_state["lookup_ref"] = f"{short}第{int_to_chinese(after)}条"
-                st.rerun()
+            if before:
+                left.button(
+                    f"← 第{int_to_chinese(before)}条",
+                    use_container_width=True,
+                    on_click=open_reference,
+                    args=(f"{short}第{int_to_chinese(before)}条",),
+                )
+            if after:
+                right.button(
+                    f"第{int_to_chinese(after)}条 →",
+                    use_container_width=True,
+                    on_click=open_reference,
+                    args=(f"{short}第{int_to_chinese(after)}条",),
+                )
 
 with tab_search:
     query = st.text_input("检索内容", key="search_query", placeholder="例如：保健食品广告 审查批准")

@@ -17,6 +17,8 @@ st.title("培训场次")
 st.caption("为宣讲或培训准备问答：收集听众问题，逐条或一次性生成带出处的回答，导出讲义。")
 
 sessions = store.all()
+if "trainer_created" in st.session_state:  # a widget's value may only be set before the widget is created
+    st.session_state["trainer_session"] = st.session_state.pop("trainer_created")
 with st.sidebar:
     st.subheader("场次")
     options = [s.id for s in sessions]
@@ -30,7 +32,7 @@ with st.sidebar:
         held_on = st.date_input("日期", value=date.today(), format="YYYY-MM-DD")
         audience = st.text_input("对象", placeholder="例如：辖区保健食品经营企业")
         if st.form_submit_button("创建", use_container_width=True) and title.strip():
-            st.session_state["trainer_session"] = store.create(title, str(held_on), audience)
+            st.session_state["trainer_created"] = store.create(title, str(held_on), audience)
             st.rerun()
 
 if current is None:
