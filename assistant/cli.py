@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -101,16 +101,19 @@ def _hits_json(hits: list[Any]) -> list[dict[str, Any]]:
     return [h.to_json() for h in hits]
 
 
-def _batch_lines(path: Path, field: str) -> Iterator[tuple[Any, str | None, str | None]]:
-    """(id, text, error) per non-empty JSONL line; a broken line yields an error instead of stopping."""
+def _run_batch(path: Path, field: str, handle: Callable[[str], dict[str, Any]]) -> None:
+    """One JSON line out per JSONL line in: `{"id", **handle(line[field])}`; a broken line gives
+    `{"id", "error"}` and the batch goes on. Models are loaded once for the whole file."""
     for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
             item = json.loads(line)
-            yield item.get("id"), str(item[field]), None
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            yield None, None, f"第 {line_no} 行无法解析（需要字段 {field}）：{exc}"
+            text = str(item[field])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            _print_json({"id": None, "error": f"第 {line_no} 行无法解析（需要字段 {field}）：{exc}"})
+            continue
+        _print_json({"id": item.get("id") if isinstance(item, dict) else None, **handle(text)})
 
 
 def _require_index(assistant: Any) -> None:
@@ -153,11 +156,7 @@ def search(
         return list(assistant.search(text, k=k, mode=mode, rerank=rerank, doc_ids=doc, status=status))
 
     if batch is not None:
-        for item_id, text, problem in _batch_lines(batch, "question"):
-            if problem or text is None:
-                _print_json({"id": item_id, "error": problem})
-                continue
-            _print_json({"id": item_id, "hits": _hits_json(run(text))})
+        _run_batch(batch, "question", lambda text: {"hits": _hits_json(run(text))})
         return
     if not query:
         err.print("请给出检索内容，或用 --batch 指定问题文件。")
@@ -196,11 +195,7 @@ def lookup(
     assistant = _assistant()
     _require_index(assistant)
     if batch is not None:
-        for item_id, text, problem in _batch_lines(batch, "query"):
-            if problem or text is None:
-                _print_json({"id": item_id, "error": problem})
-                continue
-            _print_json({"id": item_id, **assistant.lookup(text).to_json()})
+        _run_batch(batch, "query", lambda text: assistant.lookup(text).to_json())
         return
     if not reference:
         err.print("请给出条文引用，例如：食品安全法第七十八条。")
@@ -251,7 +246,7 @@ def ask(
         str | None,
         typer.Option(
             "--generator",
-            help="回答方式：extractive（离线摘录条文，默认）、openai（兼容 OpenAI 的模型服务）、local。",
+            help="回答方式：extractive（离线摘录条文，默认）、openai（兼容 OpenAI 的模型服务）、local（本地 GGUF 模型）。",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（供脚本使用）。")] = False,
@@ -269,11 +264,7 @@ def ask(
     _require_index(assistant)
     try:
         if batch is not None:
-            for item_id, text, problem in _batch_lines(batch, "question"):
-                if problem or text is None:
-                    _print_json({"id": item_id, "error": problem})
-                    continue
-                _print_json({"id": item_id, **assistant.ask(text, generator=generator).to_json()})
+            _run_batch(batch, "question", lambda text: assistant.ask(text, generator=generator).to_json())
             return
         if not question:
             err.print("请给出问题，或用 --batch 指定问题文件。")
@@ -319,11 +310,7 @@ def review(
     assistant = _assistant()
     _require_index(assistant)
     if batch is not None:
-        for item_id, text, problem in _batch_lines(batch, "draft"):
-            if problem or text is None:
-                _print_json({"id": item_id, "error": problem})
-                continue
-            _print_json({"id": item_id, **assistant.review(text, doc_type).to_json()})
+        _run_batch(batch, "draft", lambda text: assistant.review(text, doc_type).to_json())
         return
     if not file:
         err.print("请给出文稿文件，或用 - 从标准输入读取。")

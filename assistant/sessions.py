@@ -4,14 +4,13 @@ answers, kept in SQLite under the data directory so a session can be reopened la
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from assistant.sqlite_db import SqliteDB
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -67,29 +66,9 @@ def split_question_list(pasted: str) -> list[str]:
     return out
 
 
-class SessionStore:
+class SessionStore(SqliteDB):
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.executescript(_SCHEMA)
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        super().__init__(path, _SCHEMA)
 
     # --- sessions ----------------------------------------------------------------------------------
 

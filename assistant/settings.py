@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     generator: Literal["extractive", "openai", "local"] = Field(
         default="extractive",
         description="How answers are written: 'extractive' (offline, quotes the clauses), 'openai' (an "
-        "OpenAI-compatible endpoint) or 'local' (a local llama.cpp server, see README).",
+        "OpenAI-compatible endpoint) or 'local' (a GGUF model file served in-process by xllamacpp, see README).",
     )
     answer_k: int = Field(default=5, ge=1, le=20, description="Retrieved chunks an answer may draw on.")
     openai_base_url: str = Field(
@@ -111,6 +111,28 @@ class Settings(BaseSettings):
     )
     openai_max_retries: int = Field(
         default=1, ge=0, description="Retries after a failed call to the endpoint."
+    )
+    local_model_path: Path | None = Field(
+        default=None,
+        description="The GGUF model file the 'local' generator serves (needs `pip install -e '.[local]'`). "
+        "Never downloaded: the user provides the file.",
+    )
+    local_context: int = Field(
+        default=4096,
+        ge=512,
+        description="Context window (tokens) of the local model: prompt with the retrieved sources plus the answer.",
+    )
+    local_threads: int = Field(
+        default=0, ge=0, description="CPU threads for the local model; 0 keeps llama.cpp's default."
+    )
+    local_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of the local model's server on 127.0.0.1; 0 picks a free port.",
+    )
+    local_max_tokens: int = Field(
+        default=1024, ge=16, description="Most tokens the local model may write in one answer."
     )
     max_question_chars: int = Field(
         default=2000,

@@ -24,13 +24,13 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from assistant.settings import ChromaMode, Settings
+from assistant.sqlite_db import SqliteDB
 from assistant.types import Chunk, DocumentMeta
 
 _SCHEMA = """
@@ -130,31 +130,14 @@ class Registry:
         pass
 
 
-class SqliteRegistry(Registry):
-    """Registry in SQLite (WAL) next to the Chroma data — embedded mode."""
+class SqliteRegistry(SqliteDB, Registry):
+    """Registry in SQLite (WAL, fully synchronous) next to the Chroma data — embedded mode."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
+        super().__init__(path, _SCHEMA, synchronous="FULL")
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(documents)")}
         if "writer" not in columns:  # registries written before writers were recorded
             self._conn.execute("ALTER TABLE documents ADD COLUMN writer TEXT NOT NULL DEFAULT ''")
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
 
     def get_info(self, key: str) -> str | None:
         with self._lock:
@@ -240,10 +223,6 @@ class SqliteRegistry(Registry):
                 "SELECT doc_id, chunk_ids, old_chunk_ids, writer, updated_at FROM documents WHERE state != 'committed'"
             ).fetchall()
         return [Unfinished(d, json.loads(new) + json.loads(old), w, float(t)) for d, new, old, w, t in rows]
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
 
 
 class ChromaRegistry(Registry):

@@ -123,9 +123,9 @@ def ask(page: Page, question: str) -> None:
     box.press("Enter")
 
 
-def rendered(page: Page, text: str):  # type: ignore[no-untyped-def]
+def rendered(scope, text: str):  # type: ignore[no-untyped-def]
     """Markdown/HTML blocks the app rendered that show `text` literally (not the input widgets)."""
-    return page.locator('[data-testid="stMarkdownContainer"]').filter(has_text=text)
+    return scope.locator('[data-testid="stMarkdownContainer"]').filter(has_text=text)
 
 
 def assert_not_pwned(page: Page) -> None:
@@ -158,8 +158,18 @@ def docx_text(path: Path) -> str:
 
 def pdf_text(path: Path) -> str:
     from pypdf import PdfReader
+    from pypdf.generic import NameObject
 
-    text = "".join(p.extract_text() or "" for p in PdfReader(str(path)).pages)
+    reader = PdfReader(str(path))
+    for pg in reader.pages:
+        # fpdf2 embeds CFF CJK fonts (Noto CJK) with a code→CID CMap stream as /Encoding; pypdf then
+        # reads the 2-byte codes one byte at a time. The codes are 2-byte and /ToUnicode maps them, so
+        # telling pypdf it is Identity-H (in memory only) gives the text a PDF viewer would copy.
+        for ref in pg["/Resources"]["/Font"].values():
+            font = ref.get_object()
+            if font.get("/Subtype") == "/Type0" and not isinstance(font.get("/Encoding"), NameObject):
+                font[NameObject("/Encoding")] = NameObject("/Identity-H")
+    text = "".join(pg.extract_text() or "" for pg in reader.pages)
     return re.sub(r"\s+", "", text)  # pypdf may put spaces between CJK characters
 
 
@@ -255,10 +265,10 @@ def test_lookup_article_navigation_suggestions_and_search(page: Page, app: Runni
     query = page.get_by_label("检索内容")
     query.fill("保健食品广告 审查")
     query.press("Enter")
-    hits = page.get_by_text(re.compile(r"^1\. 《"))
-    expect(hits).to_be_visible(timeout=ANSWER_TIMEOUT)
-    expect(page.get_by_text(re.compile(r"^\d+\. 《"))).to_have_count(10)
-    expect(page.locator("mark").filter(has_text="保健食品").first).to_be_visible()
+    panel = page.get_by_role("tabpanel", name="关键词 / 语义检索")
+    expect(panel.get_by_text(re.compile(r"^1\. 《"))).to_be_visible(timeout=ANSWER_TIMEOUT)
+    expect(panel.get_by_text(re.compile(r"^\d+\. 《"))).to_have_count(10)
+    expect(panel.locator("mark").filter(has_text="保健食品").first).to_be_visible()
     no_errors(page)
     screenshot(page, "lookup-search")
 
@@ -370,10 +380,11 @@ def test_hostile_document_is_shown_as_text_never_run(page: Page, app: RunningApp
 
     page.get_by_role("tab", name="关键词 / 语义检索").click()
     query = page.get_by_label("检索内容")
-    query.fill("注入测试 页面安全")
+    query.fill(HOSTILE_TITLE)
     query.press("Enter")
-    expect(page.get_by_text(f"《{HOSTILE_TITLE}》第一条").first).to_be_visible(timeout=ANSWER_TIMEOUT)
-    expect(rendered(page, SCRIPT_PAYLOAD).first).to_be_visible()
+    panel = page.get_by_role("tabpanel", name="关键词 / 语义检索")
+    expect(panel.get_by_text(re.compile(rf"^\d+\. 《{HOSTILE_TITLE}》第一条$"))).to_be_visible(timeout=ANSWER_TIMEOUT)
+    expect(rendered(panel, SCRIPT_PAYLOAD)).to_have_count(1)
     assert_not_pwned(page)
     screenshot(page, "lookup-hostile")
 

@@ -4,6 +4,7 @@ citation verification → Answer. The generator is chosen by a setting or per ca
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
@@ -11,6 +12,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from assistant.answering.extractive import Draft, ExtractiveGenerator
 from assistant.answering.followup import Turn, rewrite_follow_up
 from assistant.answering.llm import ChatGenerator, GeneratorError, make_chat_model
+from assistant.answering.local_llm import local_chat_generator, local_server
 from assistant.answering.relevance import assess
 from assistant.answering.sentences import split_sentences
 from assistant.answering.verify import SupportContext, verify
@@ -55,17 +57,32 @@ class AnswerService:
         self.searcher = searcher
         self.extractive = ExtractiveGenerator(searcher.embeddings)
         self._chat: ChatGenerator | None = None
+        self._local: tuple[str, ChatGenerator] | None = None
+        self._lock = threading.Lock()
 
     def chat_generator(self) -> ChatGenerator:
-        if self._chat is None:
-            self._chat = ChatGenerator(make_chat_model(self.settings))
-        return self._chat
+        with self._lock:
+            if self._chat is None:
+                self._chat = ChatGenerator(make_chat_model(self.settings))
+            return self._chat
+
+    def local_generator(self) -> ChatGenerator:
+        """The same chat generator, talking to the process's xllamacpp server for the GGUF file
+        in `local_model_path` (started on first use; rebuilt if that server was restarted)."""
+        server = local_server(self.settings)
+        base_url = server.base_url  # starts the server, or raises a GeneratorError saying why not
+        with self._lock:
+            if self._local is None or self._local[0] != base_url:
+                self._local = (base_url, local_chat_generator(self.settings, server))
+            return self._local[1]
 
     def _generator(self, name: str) -> Any:
         if name == "extractive":
             return self.extractive
-        if name in ("openai", "local"):
+        if name == "openai":
             return self.chat_generator()
+        if name == "local":
+            return self.local_generator()
         raise GeneratorError(f"未知的回答方式：{name}（可选 extractive、openai、local）")
 
     # --- chain steps ---------------------------------------------------------------------------
@@ -80,7 +97,7 @@ class AnswerService:
         standalone = question
         if history:
             if state["generator"] != "extractive":
-                standalone = self.chat_generator().condense(question, history)
+                standalone = self._generator(state["generator"]).condense(question, history)
             else:
                 standalone = rewrite_follow_up(question, history)
         return {**state, "question": question, "standalone": standalone, "notice": notice}

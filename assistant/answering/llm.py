@@ -1,7 +1,8 @@
 """Language-model generators behind the same small interface as the extractive one.
 
 `openai`: any OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp server, a hosted API) through
-langchain-openai. The sources are delimited and declared to be data in the prompt; whatever the
+langchain-openai; `local` is the same generator talking to an in-process xllamacpp server
+(`local_llm.py`). The sources are delimited and declared to be data in the prompt; whatever the
 model writes is checked afterwards by citation verification, which is what actually protects the
 user from invented law."""
 
@@ -44,7 +45,8 @@ def format_context(hits: list[Hit]) -> tuple[str, dict[int, Chunk]]:
     return "\n\n".join(blocks), sources
 
 
-def make_chat_model(settings: Settings) -> Any:
+def make_chat_model(settings: Settings, **options: Any) -> Any:
+    """ChatOpenAI for the configured endpoint; `options` (e.g. max_tokens, http_client) pass through."""
     try:
         from langchain_openai import ChatOpenAI
     except ModuleNotFoundError as err:  # an optional extra
@@ -61,10 +63,14 @@ def make_chat_model(settings: Settings) -> Any:
         temperature=0,
         timeout=settings.openai_timeout,
         max_retries=settings.openai_max_retries,
+        **options,
     )
 
 
-def _invoke(model: Any, messages: list[tuple[str, str]]) -> str:
+CONNECTION_HINT = "无法连接语言模型服务，请检查 ASSISTANT_OPENAI_BASE_URL。"
+
+
+def _invoke(model: Any, messages: list[tuple[str, str]], connection_hint: str = CONNECTION_HINT) -> str:
     try:
         reply = model.invoke(messages)
     except Exception as err:  # network, HTTP status, timeout: one clear message
@@ -74,7 +80,7 @@ def _invoke(model: Any, messages: list[tuple[str, str]]) -> str:
                 "语言模型服务响应超时，请稍后再试，或改用离线的摘录式回答（extractive）。"
             ) from err
         if "Connection" in name:
-            raise GeneratorError("无法连接语言模型服务，请检查 ASSISTANT_OPENAI_BASE_URL。") from err
+            raise GeneratorError(connection_hint) from err
         raise GeneratorError(f"语言模型服务出错（{name}）：{str(err)[:200]}") from err
     content = reply.content if hasattr(reply, "content") else reply
     return content if isinstance(content, str) else str(content)
@@ -83,10 +89,10 @@ def _invoke(model: Any, messages: list[tuple[str, str]]) -> str:
 class ChatGenerator:
     """Answers with a chat model; citations are `[n]` markers into the numbered sources."""
 
-    name = "openai"
-
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, name: str = "openai", connection_hint: str = CONNECTION_HINT) -> None:
         self.model = model
+        self.name = name
+        self.connection_hint = connection_hint
 
     def generate(self, question: str, hits: list[Hit]) -> Draft:
         context, sources = format_context(hits)
@@ -94,7 +100,7 @@ class ChatGenerator:
             ("system", load_prompt("answer_system.md")),
             ("human", load_prompt("answer_user.md").format(context=context, question=question)),
         ]
-        text = _invoke(self.model, messages).strip()
+        text = _invoke(self.model, messages, self.connection_hint).strip()
         if REFUSAL_TOKEN in text:
             return Draft("", sources, {})
         return Draft(text, sources, {})
@@ -106,5 +112,5 @@ class ChatGenerator:
             if turn.answer:
                 lines.append(f"助手：{turn.answer[:300]}")
         prompt = load_prompt("condense_question.md").format(history="\n".join(lines), question=question)
-        rewritten = _invoke(self.model, [("human", prompt)]).strip().splitlines()
+        rewritten = _invoke(self.model, [("human", prompt)], self.connection_hint).strip().splitlines()
         return rewritten[0].strip() if rewritten and rewritten[0].strip() else question

@@ -12,7 +12,11 @@ assistant = get_assistant()
 st.title("智能问答")
 st.caption("用日常中文提问，回答只引用文档库中的条文，每句都标注出处；文档没有涉及的问题会如实说明。")
 
-GENERATORS = {"extractive": "摘录条文（离线）", "openai": "语言模型（需配置服务）"}
+GENERATORS = {
+    "extractive": "摘录条文（离线）",
+    "openai": "语言模型（需配置服务）",
+    "local": "本地模型（需配置 GGUF 文件）",
+}
 with st.sidebar:
     st.subheader("问答设置")
     generator = st.selectbox(
