@@ -158,11 +158,20 @@ def _header_key(text: str) -> str:
     return re.sub(r"\d+", "#", re.sub(r"\s+", "", text))
 
 
+_MAX_RUNNING_CHARS = 30
+
+
+def _may_run(text: str) -> bool:
+    """Running headers/footers are short and are not sentences; body text that merely repeats
+    with other numbers on every page (a register of records, a form) must survive."""
+    return len(text) <= _MAX_RUNNING_CHARS and not text.endswith(("。", "；", "，", "：", ".", ";", ","))
+
+
 def _drop_running_lines(pages: list[list[_Line]]) -> list[list[_Line]]:
     """Remove page-number lines, and lines repeated at the top or bottom of most pages."""
     edge_counts: Counter[str] = Counter()
     for lines in pages:
-        edges = {_header_key(ln.text) for ln in lines[:2] + lines[-2:]}
+        edges = {_header_key(ln.text) for ln in lines[:2] + lines[-2:] if _may_run(ln.text)}
         edge_counts.update(k for k in edges if k)
     threshold = max(3, int(len(pages) * 0.5 + 0.5))
     running = {k for k, n in edge_counts.items() if n >= threshold and len(pages) >= 3}

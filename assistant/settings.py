@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -167,6 +167,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="WARNING", description="Log level of the assistant's own loggers."
     )
+
+    @field_validator("local_model_path", mode="before")
+    @classmethod
+    def _blank_path_is_unset(cls, value: object) -> object:
+        """`ASSISTANT_LOCAL_MODEL_PATH=` (empty) means unset, not the current folder."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def uploads_dir(self) -> Path:

@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,13 @@ SMALL_CORPUS_FILES = (
 )
 SCREENSHOT_DIR = PROJECT_ROOT / "evals" / "reports" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 HOSTILE_NAME = "注入测试.md"
 HOSTILE_TITLE = "注入测试规定"
@@ -104,7 +110,9 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"app exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
+            raise RuntimeError(
+                f"app exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}"
+            )
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                 if response.status == 200:
@@ -118,23 +126,25 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout
 def stop_process_group(process: subprocess.Popen[bytes]) -> None:
     """Stop the app and the streamlit process it started (the process group created for it)."""
     if process.poll() is None:
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
+        with suppress(subprocess.TimeoutExpired):
             process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            pass
-    try:  # the group may outlive its leader (streamlit is a grandchild)
+    with suppress(ProcessLookupError):  # the group may outlive its leader (streamlit is a grandchild)
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait(timeout=5)
 
 
 def screenshots_enabled() -> bool:
     return os.environ.get("E2E_SCREENSHOTS", "") not in ("", "0", "false", "no")
+
+
+def settle(page, timeout: float = 30_000) -> None:  # type: ignore[no-untyped-def]
+    """Wait until Streamlit has finished the current run: no running indicator, no stale elements."""
+    page.wait_for_function(
+        """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"], [data-stale="true"]')""",
+        timeout=timeout,
+    )
 
 
 def screenshot(page, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -143,13 +153,16 @@ def screenshot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     if not screenshots_enabled():
         return
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    settle(page)
     size = page.viewport_size or {"width": 1400, "height": 1000}
     height = page.evaluate(
         """() => Math.max(document.body.scrollHeight,
               ...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stAppViewContainer"], [data-testid="stMainBlockContainer"], [data-testid="stSidebarContent"]')]
                  .map(e => e.scrollHeight))"""
     )
-    page.set_viewport_size({"width": size["width"], "height": min(max(int(height) + 80, size["height"]), 6000)})
+    page.set_viewport_size(
+        {"width": size["width"], "height": min(max(int(height) + 80, size["height"]), 6000)}
+    )
     page.wait_for_timeout(300)  # let the layout settle after the resize
     page.screenshot(path=str(SCREENSHOT_DIR / f"{name}.png"), full_page=True)
     page.set_viewport_size(size)

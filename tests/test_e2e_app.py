@@ -4,7 +4,6 @@ evals/reports/screenshots/."""
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ pytestmark = pytest.mark.slow
 INGEST_TIMEOUT = 300_000  # first run: model load + indexing of the small corpus
 ANSWER_TIMEOUT = 60_000
 UI_TIMEOUT = 20_000
+expect.set_options(timeout=UI_TIMEOUT)  # Streamlit reruns can take a few seconds on a busy machine
 
 ADVERT = (
     "【夏日特惠】XX牌深海鱼油软胶囊，三天见效，根治高血压！\n"
@@ -86,7 +86,9 @@ def app(tmp_path_factory: pytest.TempPathFactory, browser) -> Iterator[RunningAp
             assert failures.count() == 0, failures.all_inner_texts()
         finally:
             page.close()
-        assert count == 4, f"expected 3 corpus documents and the hostile one, got {count}\n{log.read_text()[-3000:]}"
+        assert count == 4, (
+            f"expected 3 corpus documents and the hostile one, got {count}\n{log.read_text()[-3000:]}"
+        )
         yield RunningApp(url, process, log, corpus, root / "data", count)
     finally:
         stop_process_group(process)
@@ -95,7 +97,9 @@ def app(tmp_path_factory: pytest.TempPathFactory, browser) -> Iterator[RunningAp
 @pytest.fixture
 def page(app: RunningApp, browser, tmp_path: Path) -> Iterator[Page]:  # type: ignore[no-untyped-def]
     """A fresh browser context (so a fresh Streamlit session) per test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True, locale="zh-CN")
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 1000}, accept_downloads=True, locale="zh-CN"
+    )
     context.set_default_timeout(UI_TIMEOUT)
     pg = context.new_page()
     errors: list[str] = []
@@ -183,7 +187,9 @@ def test_chat_cited_answer_followup_and_new_conversation(page: Page, app: Runnin
     ask(page, "保健食品广告需要审查吗？")
     expect(messages).to_have_count(2, timeout=ANSWER_TIMEOUT)
     first = messages.nth(1)
-    expect(first).to_contain_text(re.compile(r"根据《[^》]+》第[一二三四五六七八九十百]+条"), timeout=ANSWER_TIMEOUT)
+    expect(first).to_contain_text(
+        re.compile(r"根据《[^》]+》第[一二三四五六七八九十百]+条"), timeout=ANSWER_TIMEOUT
+    )
     expect(first).to_contain_text("《中华人民共和国广告法》第四十六条")
 
     # The citation opens onto the quoted clause with its title, page and status.
@@ -204,7 +210,9 @@ def test_chat_cited_answer_followup_and_new_conversation(page: Page, app: Runnin
     expect(messages).to_have_count(4, timeout=ANSWER_TIMEOUT)
     expect(messages.nth(2)).to_contain_text("那违反了怎么处罚？")
     second = messages.nth(3)
-    expect(second).to_contain_text(re.compile(r"根据《[^》]+》第[一二三四五六七八九十百]+条"), timeout=ANSWER_TIMEOUT)
+    expect(second).to_contain_text(
+        re.compile(r"根据《[^》]+》第[一二三四五六七八九十百]+条"), timeout=ANSWER_TIMEOUT
+    )
     expect(second).to_contain_text("罚款")
     expect(second.locator('[data-testid="stExpander"]').filter(has_text="[1]")).to_have_count(1)
     no_errors(page)
@@ -234,7 +242,9 @@ def test_lookup_article_navigation_suggestions_and_search(page: Page, app: Runni
 
     reference.fill("广告法第18条第1款第4项")
     reference.press("Enter")
-    expect(page.get_by_role("heading", name="《中华人民共和国广告法》第十八条")).to_be_visible(timeout=ANSWER_TIMEOUT)
+    expect(page.get_by_role("heading", name="《中华人民共和国广告法》第十八条")).to_be_visible(
+        timeout=ANSWER_TIMEOUT
+    )
     mark = page.locator("mark")
     expect(mark).to_have_count(1)
     expect(mark).to_contain_text("（四）")
@@ -244,8 +254,12 @@ def test_lookup_article_navigation_suggestions_and_search(page: Page, app: Runni
     page.get_by_role("button", name="第十九条 →").click()
     expect(page.get_by_role("heading", name="《中华人民共和国广告法》第十九条")).to_be_visible()
     expect(reference).to_have_value("中华人民共和国广告法第十九条")
+    expect(page.get_by_role("button", name="← 第十八条")).to_be_visible()
+    expect(page.get_by_role("button", name="第二十条 →")).to_be_visible()
     page.get_by_role("button", name="← 第十八条").click()
     expect(page.get_by_role("heading", name="《中华人民共和国广告法》第十八条")).to_be_visible()
+    expect(page.get_by_role("button", name="← 第十七条")).to_be_visible()
+    expect(page.get_by_role("button", name="第十九条 →")).to_be_visible()
     screenshot(page, "lookup")
 
     reference.fill("广告法第一百条")
@@ -293,6 +307,8 @@ def test_review_highlights_findings_and_exports_docx(page: Page, app: RunningApp
     expect(cited.filter(has_text="《中华人民共和国广告法》第十八条")).not_to_have_count(0)
     cited.first.locator("summary").click()
     expect(cited.first.locator('[data-testid="stExpanderDetails"]')).not_to_be_empty()
+    expect(page.get_by_role("button", name="导出 Markdown")).to_be_visible()
+    expect(page.get_by_role("button", name="导出 Word（DOCX）")).to_be_visible()
     no_errors(page)
     assert_not_pwned(page)
     screenshot(page, "review")
@@ -355,7 +371,9 @@ def test_trainer_session_answers_and_handouts(page: Page, app: RunningApp, tmp_p
     answers = page.get_by_text(re.compile(r"^根据《"))
     expect(answers).to_have_count(len(TRAINER_QUESTIONS))
     for article in TRAINER_QUESTIONS.values():
-        expect(page.locator('[data-testid="stExpander"] summary').filter(has_text=article).first).to_be_visible()
+        expect(
+            page.locator('[data-testid="stExpander"] summary').filter(has_text=article).first
+        ).to_be_visible()
     no_errors(page)
     screenshot(page, "trainer")
 
@@ -373,7 +391,9 @@ def test_hostile_document_is_shown_as_text_never_run(page: Page, app: RunningApp
     reference = page.get_by_label("条文引用")
     reference.fill(f"{HOSTILE_TITLE}第一条")
     reference.press("Enter")
-    expect(page.get_by_role("heading", name=f"《{HOSTILE_TITLE}》第一条")).to_be_visible(timeout=ANSWER_TIMEOUT)
+    expect(page.get_by_role("heading", name=f"《{HOSTILE_TITLE}》第一条")).to_be_visible(
+        timeout=ANSWER_TIMEOUT
+    )
     expect(rendered(page, SCRIPT_PAYLOAD)).to_have_count(1)
     expect(rendered(page, '<img src=x onerror="window.__pwned=2">')).to_have_count(1)
     assert_not_pwned(page)
@@ -383,7 +403,9 @@ def test_hostile_document_is_shown_as_text_never_run(page: Page, app: RunningApp
     query.fill(HOSTILE_TITLE)
     query.press("Enter")
     panel = page.get_by_role("tabpanel", name="关键词 / 语义检索")
-    expect(panel.get_by_text(re.compile(rf"^\d+\. 《{HOSTILE_TITLE}》第一条$"))).to_be_visible(timeout=ANSWER_TIMEOUT)
+    expect(panel.get_by_text(re.compile(rf"^\d+\. 《{HOSTILE_TITLE}》第一条$"))).to_be_visible(
+        timeout=ANSWER_TIMEOUT
+    )
     expect(rendered(panel, SCRIPT_PAYLOAD)).to_have_count(1)
     assert_not_pwned(page)
     screenshot(page, "lookup-hostile")
@@ -393,9 +415,9 @@ def test_hostile_document_is_shown_as_text_never_run(page: Page, app: RunningApp
     ask(page, "注入测试规定第一条是怎么规定的？")
     messages = page.locator('[data-testid="stChatMessage"]')
     expect(messages).to_have_count(2, timeout=ANSWER_TIMEOUT)
-    expect(messages.nth(1).locator('[data-testid="stText"], [data-testid="stAlertContentInfo"]').first).to_be_visible(
-        timeout=ANSWER_TIMEOUT
-    )
+    expect(
+        messages.nth(1).locator('[data-testid="stText"], [data-testid="stAlertContentInfo"]').first
+    ).to_be_visible(timeout=ANSWER_TIMEOUT)
     for expander in messages.nth(1).locator('[data-testid="stExpander"] summary').all():
         expander.click()
     assert_not_pwned(page)

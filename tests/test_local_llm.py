@@ -45,7 +45,9 @@ def settings(tmp_path: Path) -> Settings:
 # --- configuration errors (no model needed) ------------------------------------------------------
 
 
-def test_unset_model_path_names_the_variable(settings: Settings) -> None:
+def test_unset_model_path_names_the_variable(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSISTANT_LOCAL_MODEL_PATH", "")
+    assert Settings().local_model_path is None  # an empty variable is unset, not the current folder
     with pytest.raises(GeneratorError, match="请设置 ASSISTANT_LOCAL_MODEL_PATH 为 GGUF 模型文件"):
         local_server(settings)
     # …and so does a question asked with the local generator.
@@ -253,7 +255,7 @@ def test_a_busy_port_is_a_start_failure(gemma_gguf: Path, stopped_servers: None)
         busy.listen()
         port = busy.getsockname()[1]
         server = LocalModelServer(gemma_gguf, context=512, port=port)
-        with pytest.raises(GeneratorError, match="本地模型服务启动失败"):
+        with pytest.raises(GeneratorError, match=f"本地模型服务启动失败.*端口 {port}"):
             server.start()
         assert not server.running
 

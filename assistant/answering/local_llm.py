@@ -94,8 +94,7 @@ class LocalModelServer:
     @property
     def address(self) -> str:
         """`http://127.0.0.1:PORT`, starting the server if it is not running."""
-        self.start()
-        return self._address
+        return self.start()
 
     @property
     def base_url(self) -> str:
@@ -106,10 +105,11 @@ class LocalModelServer:
     def model_name(self) -> str:
         return self.model_path.stem
 
-    def start(self) -> None:
+    def start(self) -> str:
+        """Start the server unless it runs; its address. Raises GeneratorError saying what failed."""
         with self._lock:
             if self._server is not None:
-                return
+                return self._address
             xlc = _import_xllamacpp()
             path = check_model_file(self.model_path)
             params = xlc.CommonParams()
@@ -129,10 +129,10 @@ class LocalModelServer:
                 # Blocks until the model is loaded and the HTTP server listens (or loading failed).
                 server = xlc.Server(params)
             except Exception as err:
+                port = f"，端口 {self.port}（ASSISTANT_LOCAL_PORT）未被占用" if self.port else ""
                 raise GeneratorError(
                     f"本地模型服务启动失败（{type(err).__name__}：{str(err)[:200]}）：请确认 {path.name} "
-                    f"是完整的 GGUF 模型，且 ASSISTANT_LOCAL_CONTEXT（{self.context}）不超出内存，"
-                    f"ASSISTANT_LOCAL_PORT（{self.port or '自动'}）未被占用。"
+                    f"是完整的 GGUF 模型，ASSISTANT_LOCAL_CONTEXT（{self.context}）不超出内存{port}。"
                 ) from err
             address = str(server.listening_address).rstrip("/")
             try:
@@ -142,6 +142,7 @@ class LocalModelServer:
                 raise
             self._server, self._address = server, address
             log.info("local model %s served at %s (%.1fs)", path.name, address, time.monotonic() - started)
+            return address
 
     def close(self) -> None:
         """Stop the server (idempotent); a later use starts it again, possibly on another port."""
