@@ -441,6 +441,8 @@ def run_app(
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",  # no English "Deploy" menu in a Chinese app
+        "minimal",
     ]
     raise typer.Exit(subprocess.call(cmd))
 

@@ -95,7 +95,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, browser) -> Iterator[RunningAp
 
 
 @pytest.fixture
-def page(app: RunningApp, browser, tmp_path: Path) -> Iterator[Page]:  # type: ignore[no-untyped-def]
+def page(app: RunningApp, browser) -> Iterator[Page]:  # type: ignore[no-untyped-def]
     """A fresh browser context (so a fresh Streamlit session) per test."""
     context = browser.new_context(
         viewport={"width": 1400, "height": 1000}, accept_downloads=True, locale="zh-CN"
