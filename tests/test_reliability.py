@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.evaluation.reliability import check_concurrency, check_kill_points, check_server_mode
+from assistant.evaluation.reliability import (
+    check_concurrency,
+    check_kill_points,
+    check_server_concurrency,
+    check_server_mode,
+)
 from assistant.library import safe_file_name, save_upload
 from assistant.settings import Settings
 
@@ -32,6 +37,12 @@ def test_sigkill_during_ingest_leaves_a_consistent_index(tmp_path: Path) -> None
 def test_concurrent_search_and_ask_during_ingest(tmp_path: Path, make_assistant) -> None:  # type: ignore[no-untyped-def]
     assistant = make_assistant(index_dir=tmp_path / "index", corpus_dir=tmp_path / "corpus")
     result = check_concurrency(tmp_path, assistant)
+    assert result.passed, result.details
+
+
+@slow
+def test_server_mode_client_processes_during_ingest(tmp_path: Path) -> None:
+    result = check_server_concurrency(tmp_path, clients=3)
     assert result.passed, result.details
 
 

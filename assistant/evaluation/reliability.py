@@ -101,7 +101,9 @@ def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(settings: Settings, *args: str, timeout: float = 600, **extra: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    settings: Settings, *args: str, timeout: float = 600, **extra: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "assistant", *args],
         env=cli_env(settings, **extra),
@@ -135,9 +137,15 @@ def consistency_problems(assistant: Assistant, corpus: Path | None = None) -> li
     committed = {r.meta.doc_id: r for r in records if r.state == "committed"}
     for doc_id, record in committed.items():
         if by_doc.get(doc_id, set()) != set(record.chunk_ids):
-            problems.append(f"{doc_id}: store has {len(by_doc.get(doc_id, set()))} chunks, registry {len(record.chunk_ids)}")
+            problems.append(
+                f"{doc_id}: store has {len(by_doc.get(doc_id, set()))} chunks, registry {len(record.chunk_ids)}"
+            )
         source = Path(record.meta.source_path)
-        if corpus is not None and source.exists() and content_hash(source.read_bytes()) != record.meta.content_hash:
+        if (
+            corpus is not None
+            and source.exists()
+            and content_hash(source.read_bytes()) != record.meta.content_hash
+        ):
             problems.append(f"{doc_id}: hash differs from the file")
     orphans = sorted(set(by_doc) - set(committed))
     if orphans:
@@ -151,7 +159,9 @@ def consistency_problems(assistant: Assistant, corpus: Path | None = None) -> li
 # --- checks --------------------------------------------------------------------------------------
 
 
-def check_kill_points(workdir: Path, points: tuple[str, ...] = KILL_POINTS, timed_kills: tuple[float, ...] = (2.0, 5.0)) -> CheckResult:
+def check_kill_points(
+    workdir: Path, points: tuple[str, ...] = KILL_POINTS, timed_kills: tuple[float, ...] = (2.0, 5.0)
+) -> CheckResult:
     """SIGKILL an `ingest` subprocess at each fault point (and after fixed delays), then prove the
     index consistent and that a second ingest completes the job."""
     result = CheckResult("kill points", True)
@@ -208,7 +218,9 @@ def check_server_mode(workdir: Path) -> CheckResult:
         added = json.loads(ingest.stdout or "{}").get("added", [])
         other = settings.model_copy(update={"index_dir": workdir / "client-b"})  # no shared local files
         docs = json.loads(run_cli(other, "docs", "--json").stdout or "{}").get("documents", [])
-        search = json.loads(run_cli(other, "search", "惩罚性赔偿 价款十倍", "--json").stdout or "{}").get("hits", [])
+        search = json.loads(run_cli(other, "search", "惩罚性赔偿 价款十倍", "--json").stdout or "{}").get(
+            "hits", []
+        )
         lookup = json.loads(run_cli(other, "lookup", "食品药品纠纷规定第一条", "--json").stdout or "{}")
         ok = len(added) == 2 and len(docs) == 2 and bool(search) and bool(lookup.get("found"))
         result.passed = ok
@@ -225,10 +237,16 @@ def check_concurrency(workdir: Path, assistant: Assistant | None = None, workers
     corpus = small_corpus(workdir / "corpus", SMALL_DOCS[:2])
     own = assistant is None
     if assistant is None:
-        assistant = Assistant(Settings(index_dir=workdir / "index", data_dir=workdir / "data", corpus_dir=corpus))
+        assistant = Assistant(
+            Settings(index_dir=workdir / "index", data_dir=workdir / "data", corpus_dir=corpus)
+        )
     assistant.ingest([corpus])
     extra = small_corpus(workdir / "later", SMALL_DOCS[2:])
-    questions = [("search", "惩罚性赔偿 价款十倍"), ("ask", "购买者明知食品不符合安全标准还能要求赔偿吗？"), ("search", "食品药品纠纷 管辖")]
+    questions = [
+        ("search", "惩罚性赔偿 价款十倍"),
+        ("ask", "购买者明知食品不符合安全标准还能要求赔偿吗？"),
+        ("search", "食品药品纠纷 管辖"),
+    ]
     errors: list[str] = []
     empties: list[str] = []
     latencies: list[float] = []
@@ -274,6 +292,73 @@ def check_concurrency(workdir: Path, assistant: Assistant | None = None, workers
     return result
 
 
+def check_server_concurrency(workdir: Path, clients: int = 4) -> CheckResult:
+    """Server mode: separate client processes search a `chroma run` server while another process
+    ingests new documents into it."""
+    result = CheckResult("server-mode concurrency", True)
+    corpus = small_corpus(workdir / "corpus", SMALL_DOCS[:2])
+    later = small_corpus(workdir / "later", SMALL_DOCS[2:])
+    with chroma_server(workdir / "chroma-server") as port:
+        settings = Settings(
+            index_dir=workdir / "writer",
+            data_dir=workdir / "data",
+            corpus_dir=corpus,
+            chroma_mode=ChromaMode.http,
+            chroma_port=port,
+        )
+        first = run_cli(settings, "ingest", str(corpus), "--json")
+        queries = workdir / "queries.jsonl"
+        queries.write_text(
+            "\n".join(
+                json.dumps({"id": i, "question": q})
+                for i, q in enumerate(["惩罚性赔偿 价款十倍", "食品药品纠纷 管辖法院"] * 5)
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        ingest = subprocess.Popen(
+            [sys.executable, "-m", "assistant", "ingest", str(later), "--json"],
+            env=cli_env(settings),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=PROJECT_ROOT,
+        )
+        readers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "assistant", "search", "--batch", str(queries), "--k", "3"],
+                env=cli_env(settings.model_copy(update={"index_dir": workdir / f"reader-{i}"})),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=PROJECT_ROOT,
+            )
+            for i in range(clients)
+        ]
+        started = time.perf_counter()
+        outputs = [r.communicate(timeout=600) for r in readers]
+        elapsed = time.perf_counter() - started
+        ingest_out, _ = ingest.communicate(timeout=600)
+        lines = [json.loads(line) for out, _ in outputs for line in out.splitlines() if line.strip()]
+        empty = [line for line in lines if not line.get("hits")]
+        failed = [r.returncode for r in readers if r.returncode != 0]
+        added = json.loads(ingest_out or "{}").get("added", [])
+        docs = json.loads(run_cli(settings, "docs", "--json").stdout or "{}").get("documents", [])
+        result.passed = (
+            first.returncode == 0
+            and not failed
+            and not empty
+            and len(lines) == 10 * clients
+            and len(docs) == 4
+        )
+        result.details.append(
+            f"{clients} client processes × 10 searches against 127.0.0.1:{port} while a fifth process ingested "
+            f"{len(added)} documents: {len(lines)} results, {len(empty)} empty, {len(failed)} client failures, "
+            f"{elapsed:.1f} s wall time for the clients (model load included); {len(docs)} documents afterwards"
+        )
+    return result
+
+
 def check_bad_inputs(workdir: Path, assistant: Assistant | None = None) -> CheckResult:
     from assistant.evaluation.badfiles import make_bad_files, make_good_files
 
@@ -284,7 +369,9 @@ def check_bad_inputs(workdir: Path, assistant: Assistant | None = None) -> Check
     bad = make_bad_files(folder)
     own = assistant is None
     if assistant is None:
-        assistant = Assistant(Settings(index_dir=workdir / "bad-index", data_dir=workdir / "data", corpus_dir=folder))
+        assistant = Assistant(
+            Settings(index_dir=workdir / "bad-index", data_dir=workdir / "data", corpus_dir=folder)
+        )
     report = assistant.ingest([folder])
     reasons = {Path(f.path).name: f.reason for f in report.failed}
     for name, item in sorted(bad.items()):
@@ -313,6 +400,7 @@ def run(settings: Settings, report_path: Path | None = None) -> tuple[bool, str]
             ("server", check_server_mode),
             ("kills", check_kill_points),
             ("concurrency", check_concurrency),
+            ("server-concurrency", check_server_concurrency),
             ("bad", check_bad_inputs),
         ):
             try:
