@@ -9,18 +9,19 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # so pages can import ui/common.py
 
-from common import ensure_index, get_assistant
+from common import apply_chinese_chrome, ensure_index, get_assistant
 
 st.set_page_config(page_title="保健食品备案助手", page_icon=":material/menu_book:", layout="wide")
 
+apply_chinese_chrome()
 assistant = get_assistant()
 ensure_index(assistant)
 
 pages = [
-    st.Page("pages/chat.py", title="智能问答", icon=":material/forum:", default=True),
-    st.Page("pages/lookup.py", title="条文查询", icon=":material/gavel:"),
-    st.Page("pages/review.py", title="文稿审查", icon=":material/fact_check:"),
-    st.Page("pages/library.py", title="文档库", icon=":material/library_books:"),
-    st.Page("pages/trainer.py", title="培训场次", icon=":material/school:"),
+    st.Page("views/chat.py", title="智能问答", icon=":material/forum:", default=True),
+    st.Page("views/lookup.py", title="条文查询", icon=":material/gavel:"),
+    st.Page("views/review.py", title="文稿审查", icon=":material/fact_check:"),
+    st.Page("views/library.py", title="文档库", icon=":material/library_books:"),
+    st.Page("views/trainer.py", title="培训场次", icon=":material/school:"),
 ]
 st.navigation(pages).run()

@@ -52,3 +52,22 @@ def show_citation_body(c: Any) -> None:
     ]
     st.caption(escape_markdown(" · ".join(m for m in meta if m)))
     st.text(c.quote)
+
+
+# Streamlit's own widgets carry English strings ("Upload", "200MB per file", toolbar tooltips, the
+# "Running…"/"Stop" indicator). This constant stylesheet swaps or hides them; it contains no user or
+# document content, so injecting it as HTML is safe.
+CHINESE_CHROME_CSS = """
+<style>
+[data-testid="stFileUploaderDropzone"] [data-testid="stBaseButton-secondary"] [data-testid="stMarkdownContainer"] p {font-size: 0;}
+[data-testid="stFileUploaderDropzone"] [data-testid="stBaseButton-secondary"] [data-testid="stMarkdownContainer"] p::after {content: "选择文件"; font-size: 0.875rem;}
+[data-testid="stFileUploaderDropzoneInstructions"] span {font-size: 0;}
+[data-testid="stFileUploaderDropzoneInstructions"] span::after {content: "拖放文件到此处，单个文件不超过 200MB"; font-size: 0.8rem;}
+[data-testid="stElementToolbar"] {display: none;}
+[data-testid="stStatusWidget"] {visibility: hidden;}
+</style>
+"""
+
+
+def apply_chinese_chrome() -> None:
+    st.markdown(CHINESE_CHROME_CSS, unsafe_allow_html=True)  # constant CSS, no untrusted text

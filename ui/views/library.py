@@ -45,7 +45,7 @@ with overview:
                 "施行日期": r.meta.effective_date,
                 "状态": STATUS_LABELS.get(r.meta.status, r.meta.status),
                 "段落数": r.chunk_count,
-                "页数": r.meta.page_count or "—",
+                "页数": r.meta.page_count or None,
                 "文件": Path(r.meta.source_path).name,
             }
             for r in records
