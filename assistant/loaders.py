@@ -196,27 +196,37 @@ def _load_md(path: Path, data: bytes, settings: Settings) -> tuple[list[PageText
     return [PageText(1, markdown_to_text(body))], info
 
 
-def _load_docx(path: Path, data: bytes, settings: Settings) -> tuple[list[PageText], dict[str, Any]]:
+def open_docx(data: bytes) -> Any:
+    """A python-docx Document from bytes, or LoadError with the reason."""
     import io
     import zipfile
 
     import docx
 
     try:
-        document = docx.Document(io.BytesIO(data))
+        return docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError) as err:
         raise LoadError(f"DOCX 文件已损坏或不是 Word 文档（{type(err).__name__}）") from err
     except Exception as err:
         raise LoadError(f"DOCX 文件无法打开（{type(err).__name__}）") from err
+
+
+def docx_text(document: Any) -> str:
+    """Paragraphs, then table rows (cells separated by a full-width space), one per line."""
     lines = [p.text for p in document.paragraphs]
     for table in document.tables:
         for row in table.rows:
             lines.append("　".join(cell.text.strip() for cell in row.cells))
+    return "\n".join(lines)
+
+
+def _load_docx(path: Path, data: bytes, settings: Settings) -> tuple[list[PageText], dict[str, Any]]:
+    document = open_docx(data)
     info: dict[str, Any] = {}
     title = (document.core_properties.title or "").strip()
     if title:
         info["title"] = title
-    return [PageText(1, "\n".join(lines))], info
+    return [PageText(1, docx_text(document))], info
 
 
 _LOADERS: dict[str, Callable[[Path, bytes, Settings], tuple[list[PageText], dict[str, Any]]]] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.loaders import LoadError, decode_text
+from assistant.loaders import LoadError, decode_text, docx_text, open_docx
 
 
 class DraftReadError(Exception):
@@ -26,16 +26,7 @@ def read_draft(path: Path) -> str:
 
 
 def read_docx_bytes(data: bytes) -> str:
-    import io
-
-    import docx
-
     try:
-        document = docx.Document(io.BytesIO(data))
-    except Exception as err:
-        raise DraftReadError(f"无法打开 Word 文稿（{type(err).__name__}）") from err
-    lines = [p.text for p in document.paragraphs]
-    for table in document.tables:
-        for row in table.rows:
-            lines.append("　".join(cell.text.strip() for cell in row.cells))
-    return "\n".join(lines)
+        return docx_text(open_docx(data))
+    except LoadError as err:
+        raise DraftReadError(str(err)) from err
