@@ -202,18 +202,23 @@ def check_kill_points(
     return result
 
 
+def server_settings(workdir: Path, local_folder: str, corpus: Path, port: int) -> Settings:
+    """Settings of one client of the `chroma run` server on `port`, with its own local folder."""
+    return Settings(
+        index_dir=workdir / local_folder,
+        data_dir=workdir / "data",
+        corpus_dir=corpus,
+        chroma_mode=ChromaMode.http,
+        chroma_port=port,
+    )
+
+
 def check_server_mode(workdir: Path) -> CheckResult:
     """Ingest through a real `chroma run` server, then query it from a second client process."""
     result = CheckResult("server mode", True)
     corpus = small_corpus(workdir / "corpus", SMALL_DOCS[:2])
     with chroma_server(workdir / "chroma-server") as port:
-        settings = Settings(
-            index_dir=workdir / "client-a",
-            data_dir=workdir / "data",
-            corpus_dir=corpus,
-            chroma_mode=ChromaMode.http,
-            chroma_port=port,
-        )
+        settings = server_settings(workdir, "client-a", corpus, port)
         ingest = run_cli(settings, "ingest", str(corpus), "--json")
         added = json.loads(ingest.stdout or "{}").get("added", [])
         other = settings.model_copy(update={"index_dir": workdir / "client-b"})  # no shared local files
@@ -299,13 +304,7 @@ def check_server_concurrency(workdir: Path, clients: int = 4) -> CheckResult:
     corpus = small_corpus(workdir / "corpus", SMALL_DOCS[:2])
     later = small_corpus(workdir / "later", SMALL_DOCS[2:])
     with chroma_server(workdir / "chroma-server") as port:
-        settings = Settings(
-            index_dir=workdir / "writer",
-            data_dir=workdir / "data",
-            corpus_dir=corpus,
-            chroma_mode=ChromaMode.http,
-            chroma_port=port,
-        )
+        settings = server_settings(workdir, "writer", corpus, port)
         first = run_cli(settings, "ingest", str(corpus), "--json")
         queries = workdir / "queries.jsonl"
         queries.write_text(
