@@ -56,7 +56,6 @@ def default_weights() -> dict[str, float]:
 class RelevanceSignals:
     top_score: float = 0.0  # reranker score of the best candidate
     max_dense: float = 0.0  # best cosine similarity between the question and any candidate
-    top_coverage: float = 0.0  # share of the question's content words in the best candidate
     top3_idf_coverage: float = 0.0  # IDF-weighted share of the question's words found in the top 3 hits
     oov_share: float = 0.0  # IDF-weighted share of the question's words that occur nowhere in the library
     cited_article: bool = False  # the question cites an article that exists
@@ -213,7 +212,7 @@ class HybridSearcher:
         }
         cands: dict[str, Candidate] = {}
         rankings: list[list[str]] = []
-        if mode in ("hybrid", "dense"):
+        if mode in ("hybrid", "dense") and snap.chunks:
             where: dict[str, Any] | None = None
             if doc_ids or status:
                 where = {"doc_id": {"$in": sorted(allowed_docs) or ["∅"]}}
@@ -284,7 +283,6 @@ class HybridSearcher:
         signals = RelevanceSignals(
             top_score=top,
             max_dense=max((c.dense or 0.0 for c in cands), default=0.0),
-            top_coverage=ranked[0].features.get("coverage", 0.0) if ranked else 0.0,
             top3_idf_coverage=top3,
             oov_share=oov,
             cited_article=bool(referenced),

@@ -432,9 +432,8 @@ class Store:
     def dense_search(
         self, vector: list[float], k: int, where: dict[str, Any] | None = None
     ) -> list[tuple[Chunk, float]]:
-        committed = self.committed_ids()
-        if not committed:
-            return []
+        """Nearest chunks by cosine similarity. Chunks of documents still being written can appear:
+        callers keep only those of committed documents (the searcher's snapshot holds exactly those)."""
         res = self.collection.query(
             query_embeddings=[vector],
             n_results=max(1, k),
@@ -445,8 +444,7 @@ class Store:
         for text, meta, dist in zip(
             res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
         ):
-            if meta.get("doc_id") in committed:
-                out.append((Chunk.from_metadata(text or "", dict(meta)), 1.0 - float(dist)))
+            out.append((Chunk.from_metadata(text or "", dict(meta)), 1.0 - float(dist)))
         return out
 
     def document_chunks(self, doc_id: str) -> list[Chunk]:
