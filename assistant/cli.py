@@ -453,7 +453,15 @@ def eval_answers(
     holdout: Annotated[
         bool,
         typer.Option(
-            "--holdout", help="改用留出集 evals/golden/answers_holdout.jsonl，报告写入 answers-holdout.md。"
+            "--holdout",
+            help="改用盲测留出集 evals/golden/answers_holdout.jsonl（从不用于校准），报告写入 answers-holdout.md。",
+        ),
+    ] = False,
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev",
+            help="改用开发集 evals/golden/answers_dev.jsonl（参与拒答校准），报告写入 answers-dev.md。",
         ),
     ] = False,
 ) -> None:
@@ -461,12 +469,13 @@ def eval_answers(
     from assistant.evaluation.answers import run
     from assistant.evaluation.golden import GOLDEN_DIR, REPORTS_DIR
 
-    if holdout:
+    name = "holdout" if holdout else "dev" if dev else ""
+    if name:
         summary = run(
             get_settings(),
-            REPORTS_DIR / "answers-holdout.md",
+            REPORTS_DIR / f"answers-{name}.md",
             generator,
-            GOLDEN_DIR / "answers_holdout.jsonl",
+            GOLDEN_DIR / f"answers_{name}.jsonl",
         )
     else:
         summary = run(get_settings(), generator=generator)
@@ -475,7 +484,7 @@ def eval_answers(
 
 @eval_app.command("calibrate-refusal")
 def eval_calibrate_refusal() -> None:
-    """在黄金集上校准拒答阈值（写入 assistant/data/refusal.json）。"""
+    """在黄金集和开发集上校准拒答模型（写入 assistant/data/refusal.json）；盲测留出集不参与。"""
     from assistant.evaluation.answers import calibrate_refusal
 
     _print_json(calibrate_refusal(get_settings()))

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from assistant.settings import Settings
@@ -115,3 +116,40 @@ class LocalSentenceEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         out = self.model.encode([text], normalize_embeddings=True, show_progress_bar=False)
         return [float(x) for x in out[0]]
+
+
+class VectorCache:
+    """Vectors of texts seen before, bounded. Answers quote the same clauses again and again, and the
+    relevance gate and the extractive generator look at the same sentences of the same hits."""
+
+    def __init__(self, embeddings: Embeddings, max_items: int = 20000) -> None:
+        self.embeddings = embeddings
+        self.max_items = max_items
+        self._documents: dict[str, np.ndarray] = {}
+        self._queries: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()  # searches run concurrently (Streamlit sessions, batch threads)
+
+    def _lookup(
+        self,
+        cache: dict[str, np.ndarray],
+        texts: list[str],
+        compute: Callable[[list[str]], list[list[float]]],
+    ) -> dict[str, np.ndarray]:
+        with self._lock:
+            found = {t: cache[t] for t in texts if t in cache}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            vectors = compute(missing)  # outside the lock: the model call is the slow part
+            with self._lock:
+                for text, vector in zip(missing, vectors, strict=True):
+                    found[text] = cache[text] = np.asarray(vector, dtype=np.float32)
+                while len(cache) > self.max_items:
+                    cache.pop(next(iter(cache)))
+        return found
+
+    def documents(self, texts: list[str]) -> np.ndarray:
+        found = self._lookup(self._documents, texts, self.embeddings.embed_documents)
+        return np.stack([found[t] for t in texts])
+
+    def query(self, text: str) -> np.ndarray:
+        return self._lookup(self._queries, [text], lambda t: [self.embeddings.embed_query(t[0])])[text]

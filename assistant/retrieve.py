@@ -8,14 +8,15 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from assistant.embeddings import LocalSentenceEmbeddings
+from assistant.answering.sentences import sentence_probe, split_sentences
+from assistant.embeddings import LocalSentenceEmbeddings, VectorCache
 from assistant.normalize import match_key, normalize_query
 from assistant.query_terms import expand_query, lay_terms
 from assistant.settings import Settings
@@ -58,11 +59,22 @@ class RelevanceSignals:
     max_dense: float = 0.0  # best cosine similarity between the question and any candidate
     top3_idf_coverage: float = 0.0  # IDF-weighted share of the question's words found in the top 3 hits
     oov_share: float = 0.0  # IDF-weighted share of the question's words that occur nowhere in the library
+    best_sentence_coverage: float = 0.0  # the same share as top3_idf_coverage, in the best single sentence
+    best_sentence_similarity: float = 0.0  # cosine of the question and the closest sentence of the top 3
     cited_article: bool = False  # the question cites an article that exists
+
+    FEATURES: ClassVar[list[str]] = [
+        "top_score",
+        "max_dense",
+        "top3_idf_coverage",
+        "oov_share",
+        "best_sentence_coverage",
+        "best_sentence_similarity",
+    ]
 
     def vector(self) -> list[float]:
         """The features the refusal model reads, in its order."""
-        return [self.top_score, self.max_dense, self.top3_idf_coverage, self.oov_share]
+        return [float(getattr(self, name)) for name in self.FEATURES]
 
 
 @dataclass
@@ -178,6 +190,7 @@ class HybridSearcher:
     def __init__(self, settings: Settings, embeddings: LocalSentenceEmbeddings, store: Store) -> None:
         self.settings = settings
         self.embeddings = embeddings
+        self.vectors = VectorCache(embeddings)
         self.store = store
         self.snapshots = SnapshotCache(store)
         self._reranker: FeatureReranker | None = None
@@ -216,7 +229,7 @@ class HybridSearcher:
             where: dict[str, Any] | None = None
             if doc_ids or status:
                 where = {"doc_id": {"$in": sorted(allowed_docs) or ["∅"]}}
-            dense = self.store.dense_search(self.embeddings.embed_query(q), depth, where)
+            dense = self.store.dense_search(self.vectors.query(q).tolist(), depth, where)
             ranking = []
             for rank, (chunk, score) in enumerate(dense, start=1):
                 cid = chunk.chunk_id
@@ -279,15 +292,30 @@ class HybridSearcher:
         hits = [Hit(c, top + 1.0) for c in referenced]
         seen = {c.chunk_id for c in referenced}
         hits += [Hit(c.chunk, c.score) for c in ranked if c.chunk.chunk_id not in seen]
-        top3, oov = _term_support(q, [h.chunk for h in hits[:3]], snap)
+        terms = _question_terms(q, snap)
+        top3 = [h.chunk for h in hits[:3]]
+        sentences = [s.text for c in top3 for s in split_sentences(c.text, min_chars=6)]
         signals = RelevanceSignals(
             top_score=top,
             max_dense=max((c.dense or 0.0 for c in cands), default=0.0),
-            top3_idf_coverage=top3,
-            oov_share=oov,
+            top3_idf_coverage=_coverage(
+                terms, [k for c in top3 for k in snap.match_keys.get(c.chunk_id, ())]
+            ),
+            oov_share=sum(t.weight for t in terms if t.absent) / (sum(t.weight for t in terms) or 1.0),
+            best_sentence_coverage=max((_coverage(terms, [match_key(s)]) for s in sentences), default=0.0),
+            best_sentence_similarity=self._best_similarity(q, sentences),
             cited_article=bool(referenced),
         )
         return hits[:k], signals
+
+    def _best_similarity(self, q: str, sentences: list[str]) -> float:
+        """Cosine similarity of the question and the closest sentence of the top hits: a whole
+        chunk's vector blurs a clause that answers exactly."""
+        if not sentences:
+            return 0.0
+        return float(
+            (self.vectors.documents([sentence_probe(s) for s in sentences]) @ self.vectors.query(q)).max()
+        )
 
     def _referenced_articles(
         self, q: str, snap: Snapshot, doc_ids: list[str] | None, status: str | None
@@ -303,25 +331,30 @@ class HybridSearcher:
         return out
 
 
-def _term_support(query: str, chunks: list[Chunk], snap: Snapshot) -> tuple[float, float]:
-    """(IDF-weighted share of the question's words — or their statutory equivalents — found in
-    `chunks`, IDF-weighted share found nowhere in the library)."""
-    keys = [snap.match_keys[c.chunk_id] for c in chunks if c.chunk_id in snap.match_keys]
-    total = covered = absent = 0.0
+@dataclass(frozen=True)
+class _QuestionTerm:
+    weight: float  # IDF in the library
+    keys: tuple[str, ...]  # the word and its statutory equivalents, as match keys
+    absent: bool  # occurs nowhere in the library
+
+
+def _question_terms(query: str, snap: Snapshot) -> list[_QuestionTerm]:
+    out = []
     for term in content_terms(query):
         key = match_key(term)
         if not key:
             continue
-        alternatives = [key] + [
-            match_key(t) for lay, legal in lay_terms().items() if lay in term for t in legal
-        ]
+        legal = [match_key(t) for lay, words in lay_terms().items() if lay in term for t in words]
         weight = snap.idf(key)
-        total += weight
-        if any(alt in body or alt in head for alt in alternatives for body, head in keys):
-            covered += weight
-        if snap.idf(key) >= snap.idf_absent:
-            absent += weight
-    return (covered / total, absent / total) if total else (0.0, 0.0)
+        out.append(_QuestionTerm(weight, (key, *legal), weight >= snap.idf_absent))
+    return out
+
+
+def _coverage(terms: list[_QuestionTerm], texts: list[str]) -> float:
+    """IDF-weighted share of the question's words (or their statutory equivalents) found in `texts`."""
+    total = sum(t.weight for t in terms)
+    covered = sum(t.weight for t in terms if any(k in text for k in t.keys for text in texts))
+    return covered / total if total else 0.0
 
 
 def _drop_near_duplicates(ranked: list[Candidate], snap: Snapshot) -> list[Candidate]:

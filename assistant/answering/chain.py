@@ -55,7 +55,7 @@ class AnswerService:
     def __init__(self, settings: Settings, searcher: HybridSearcher) -> None:
         self.settings = settings
         self.searcher = searcher
-        self.extractive = ExtractiveGenerator(searcher.embeddings)
+        self.extractive = ExtractiveGenerator(searcher.vectors)
         self._chat: ChatGenerator | None = None
         self._local: tuple[str, ChatGenerator] | None = None
         self._lock = threading.Lock()

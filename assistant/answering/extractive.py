@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import numpy as np
-
-from assistant.answering.sentences import Sentence, split_sentences
+from assistant.answering.sentences import Sentence, sentence_probe, split_sentences
+from assistant.embeddings import VectorCache
 from assistant.normalize import match_key
 from assistant.query_terms import expand_query
 from assistant.tokenize import content_terms
@@ -21,6 +20,8 @@ _ARTICLE_HEAD = re.compile(r"^第[零一二三四五六七八九十百千0-9]+�
 _ITEM = re.compile(r"^[(（][一二三四五六七八九十]+[)）]")
 _EXCEPTION_START = re.compile(r"^(?:但是|但|除|不过|然而|其中|前款|依照前款)")
 _NUMBER = re.compile(r"\d|[一二两三四五六七八九十百千]+(?:倍|日|个工作日|年|个月|万元)")
+_ASKS_DEFINITION = re.compile(r"定义|什么意思|含义|是指什么|指什么|指的是|是什么")
+_DEFINITION = re.compile(r"^(?:[(（][一二三四五六七八九十]+[)）])?“?([^，。；“”]{2,20}?)”?[，,]?(?:是)?指")
 # Citation-marker syntax inside a document ("…[1]") would be read as one of our own markers and
 # attach the quoted text to another source; quoted, its brackets are widened so it stays inert text.
 _MARKER_LIKE = re.compile(r"\[(\d{1,2})\]")
@@ -43,6 +44,11 @@ class Draft:
     quotes: dict[int, str]  # citation number → quoted words
 
 
+def _repeats_title(chunk: Chunk, sentence: Sentence) -> bool:
+    """A line that only repeats the document's title (a cover page, a running head) answers nothing."""
+    return match_key(sentence.text) in match_key(chunk.title)
+
+
 def source_label(chunk: Chunk) -> str:
     """《title》第X条, or 《title》（section heading） for documents without articles."""
     if chunk.article and chunk.article != "题注":
@@ -54,46 +60,50 @@ def source_label(chunk: Chunk) -> str:
 class ExtractiveGenerator:
     name = "extractive"
 
-    def __init__(self, embeddings: object, max_sources: int = 3, max_sentences: int = 4) -> None:
-        self.embeddings = embeddings
+    def __init__(self, vectors: VectorCache, max_sources: int = 3, max_sentences: int = 4) -> None:
+        self.vectors = vectors
         self.max_sources = max_sources
         self.max_sentences = max_sentences
         self.shortlist = 16
         self.whole_chunk_chars = 320
-        self._cache: dict[str, np.ndarray] = {}
+        self.relative_floor = 0.7  # sentences scoring below this share of the best are not quoted
+        self.depth = 5  # hits whose sentences compete
 
     def _candidates(self, hits: list[Hit]) -> list[tuple[int, Chunk, Sentence]]:
         out = []
-        for rank, hit in enumerate(hits[:5], start=1):
+        for rank, hit in enumerate(hits[: self.depth], start=1):
             for s in split_sentences(hit.chunk.text, min_chars=6):
-                out.append((rank, hit.chunk, s))
+                if not _repeats_title(hit.chunk, s):
+                    out.append((rank, hit.chunk, s))
         return out
-
-    def _vectors(self, texts: list[str]) -> np.ndarray:
-        """Sentence vectors, cached: the same clauses come back for many questions."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            for text, vec in zip(missing, self.embeddings.embed_documents(missing), strict=True):  # type: ignore[attr-defined]
-                if len(self._cache) >= 20000:
-                    self._cache.pop(next(iter(self._cache)))
-                self._cache[text] = np.asarray(vec, dtype=np.float32)
-        return np.stack([self._cache[t] for t in texts])
 
     def _score(self, question: str, cands: list[tuple[int, Chunk, Sentence]]) -> list[tuple[int, float]]:
         """(candidate index, score) for the most promising sentences, best first."""
         terms = [k for k in (match_key(t) for t in content_terms(expand_query(question))) if k]
-        wants_number = bool(re.search(r"多少|几|多久|多长|期限|比例|倍|上限|最高|最低", question))
+        wants_number = bool(
+            re.search(
+                r"多少|几|多久|多长|期限|比例|倍|上限|最高|最低|什么时候|何时|哪天|哪一天|日期|指标", question
+            )
+        )
+        wants_definition = bool(_ASKS_DEFINITION.search(question))
+        question_key = match_key(question)
         cheap = []
         for i, (rank, _chunk, sentence) in enumerate(cands):
             key = match_key(sentence.text)
             coverage = sum(t in key for t in terms) / len(terms) if terms else 0.0
-            number_bonus = 0.15 if wants_number and _NUMBER.search(sentence.text) else 0.0
-            cheap.append((i, 0.45 * coverage + 0.25 / rank + number_bonus))
+            bonus = 0.15 if wants_number and _NUMBER.search(sentence.text) else 0.0
+            if wants_definition:
+                # "预包装食品，指……": the statute's own definition of the word asked about.
+                defined = _DEFINITION.match(_ARTICLE_HEAD.sub("", sentence.text))
+                if defined and match_key(defined.group(1)) in question_key:
+                    bonus += 0.3
+            # The reranker's order counts, gently: a lower-ranked clause can still win on its words.
+            rank_prior = 0.3 * (self.depth + 1 - rank) / self.depth
+            cheap.append((i, 0.45 * coverage + rank_prior + bonus))
         # Only the most promising sentences go through the model: keeps an answer well under a second.
         shortlist = sorted(cheap, key=lambda x: -x[1])[: self.shortlist]
-        q_vec = np.asarray(self.embeddings.embed_query(question), dtype=np.float32)  # type: ignore[attr-defined]
-        # The start of an over-long sentence (slide text without punctuation) is enough to judge it.
-        sims = self._vectors([_ARTICLE_HEAD.sub("", cands[i][2].text)[:160] for i, _ in shortlist]) @ q_vec
+        q_vec = self.vectors.query(question)
+        sims = self.vectors.documents([sentence_probe(cands[i][2].text) for i, _ in shortlist]) @ q_vec
         lo, hi = float(sims.min()), float(sims.max())
         scored = [
             (i, base + 0.45 * ((float(sim) - lo) / (hi - lo) if hi > lo else 0.0))
@@ -106,7 +116,11 @@ class ExtractiveGenerator:
         A short article is quoted whole: its conditions and exceptions belong to every sentence."""
         sentences = split_sentences(chunk.text, min_chars=2)
         if len(chunk.text) <= self.whole_chunk_chars:
-            return [s for s in sentences if s.start != 0 or not _ARTICLE_HEAD.fullmatch(s.text)]
+            return [
+                s
+                for s in sentences
+                if not (s.start == 0 and _ARTICLE_HEAD.fullmatch(s.text)) and not _repeats_title(chunk, s)
+            ]
         idx = next((i for i, s in enumerate(sentences) if s.start == chosen.start), None)
         if idx is None:
             return [chosen]
@@ -126,19 +140,24 @@ class ExtractiveGenerator:
         if not cands:
             return []
         ranked = self._score(question, cands)
-        best = ranked[0][1]
+        floor = ranked[0][1] * self.relative_floor
         chosen: dict[str, Selected] = {}
-        used = 0
+        # First the best sentence of each source, so one long clause cannot crowd out the others
+        # (a penalty article's five items used to fill every slot and push the answering clause out).
         for i, score in ranked:
-            rank, chunk, sentence = cands[i]
-            if used >= self.max_sentences or score < best * 0.6:
+            if score < floor or len(chosen) >= self.max_sources:
                 break
+            rank, chunk, sentence = cands[i]
+            if chunk.chunk_id not in chosen:
+                chosen[chunk.chunk_id] = Selected(rank, chunk, self._with_context(chunk, sentence), score)
+        # Then further strong sentences from the sources already chosen.
+        used = len(chosen)
+        for i, score in ranked:
+            if used >= self.max_sentences or score < floor:
+                break
+            rank, chunk, sentence = cands[i]
             entry = chosen.get(chunk.chunk_id)
-            if entry is None:
-                if len(chosen) >= self.max_sources:
-                    continue
-                entry = chosen.setdefault(chunk.chunk_id, Selected(rank, chunk, [], score))
-            if any(s.start == sentence.start for s in entry.sentences):
+            if entry is None or any(s.start == sentence.start for s in entry.sentences):
                 continue
             for s in self._with_context(chunk, sentence):
                 if not any(x.start == s.start for x in entry.sentences):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+_ARTICLE_HEAD = re.compile(r"^第[零一二三四五六七八九十百千0-9]+条\s*")
 _SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]?")
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 _LABEL_LINE = re.compile(r"[\u4e00-\u9fff]{2,8}[：:]")
@@ -26,6 +27,12 @@ def split_sentences(text: str, min_chars: int = 2) -> list[Sentence]:
         if len(body) >= min_chars:
             out.append(Sentence(body, m.start() + lead, m.start() + lead + len(body)))
     return out
+
+
+def sentence_probe(text: str) -> str:
+    """What of a sentence is embedded to compare it with a question: without its 第X条 head, and
+    only its start (slide text without punctuation runs on; its start is enough to judge it)."""
+    return _ARTICLE_HEAD.sub("", text)[:160]
 
 
 def markers(sentence: str) -> list[int]:

@@ -14,8 +14,15 @@ from typing import Any
 
 from assistant.answering.relevance import DATA_DIR, out_of_scope_subject, refusal_model
 from assistant.engine import Assistant
-from assistant.evaluation.golden import REPORTS_DIR, GoldenQuestion, contains_evidence, load_retrieval_golden
+from assistant.evaluation.golden import (
+    GOLDEN_DIR,
+    REPORTS_DIR,
+    GoldenQuestion,
+    contains_evidence,
+    load_retrieval_golden,
+)
 from assistant.evaluation.retrieval import eval_settings
+from assistant.retrieve import RelevanceSignals
 from assistant.settings import Settings
 from assistant.types import Answer
 
@@ -69,16 +76,17 @@ def run_answers(
 
 def calibrate_refusal(settings: Settings, max_false_refusal: float = 0.03) -> dict[str, Any]:
     """Fit the refusal model: logistic regression over the retrieval signals (in-scope vs out-of-scope
-    questions of `retrieval.jsonl`, out-of-scope up-weighted), then the highest probability threshold
-    whose false-refusal rate on the in-scope questions stays within `max_false_refusal`.
-    `answers_holdout.jsonl` is never used here: it is the honest test of the result."""
+    questions of `retrieval.jsonl` and `answers_dev.jsonl`, out-of-scope up-weighted), then the highest
+    probability threshold whose false-refusal rate on the in-scope questions stays within
+    `max_false_refusal`. `answers_holdout.jsonl` is never used here: it is the honest test of the result."""
     import numpy as np
 
     assistant = Assistant(eval_settings(settings))
     assistant.ingest()
     titles = [r.meta.title for r in assistant.documents()]
     rows, labels, scoped = [], [], []
-    for q in load_retrieval_golden():
+    golden = load_retrieval_golden() + load_retrieval_golden(GOLDEN_DIR / "answers_dev.jsonl")
+    for q in golden:
         if q.type == "lookup":
             continue
         _, signals = assistant.searcher.search_with_signals(q.text, k=3)
@@ -90,7 +98,7 @@ def calibrate_refusal(settings: Settings, max_false_refusal: float = 0.03) -> di
     z = np.c_[(x - mean) / std, np.ones(len(x))]
     sample_weight = np.where(y, 1.0, 0.5 * len(y) / max(int((~y).sum()), 1))
     w = np.zeros(z.shape[1])
-    for _ in range(5000):  # plain gradient descent; four features do not need a library
+    for _ in range(5000):  # plain gradient descent; six features do not need a library
         p = 1.0 / (1.0 + np.exp(-z @ w))
         grad = z.T @ ((p - y) * sample_weight) / len(y) + 0.01 * np.r_[w[:-1], 0.0]
         w -= 0.5 * grad
@@ -101,9 +109,10 @@ def calibrate_refusal(settings: Settings, max_false_refusal: float = 0.03) -> di
             threshold = float(t)
     refused = (prob < threshold) | caught
     result = {
-        "note": "logistic refusal model fitted by `python -m assistant eval calibrate-refusal` on retrieval.jsonl",
+        "note": "logistic refusal model fitted by `python -m assistant eval calibrate-refusal` "
+        "on retrieval.jsonl + answers_dev.jsonl",
         "calibrated_on": str(date.today()),
-        "features": ["top_score", "max_dense", "top3_idf_coverage", "oov_share"],
+        "features": RelevanceSignals.FEATURES,
         "mean": [round(float(v), 5) for v in mean],
         "std": [round(float(v), 5) for v in std],
         "weights": [round(float(v), 5) for v in w[:-1]],
@@ -177,12 +186,16 @@ def run(
         f"| fabricated article ids | {summary['fabricated_article_ids']} | 0 |",
         f"| latency p50 / p95 (ms) | {summary['p50_ms']:.0f} / {summary['p95_ms']:.0f} | p95 < 1000 |",
         "",
-        f"Test split of retrieval.jsonl only: evidence in answer "
-        f"{sum(o.evidence_in_answer for o in test_out) / max(len(test_out), 1):.3f}, false refusals "
-        f"{sum(o.answer.refused for o in test_out)}/{len(test_out)}.",
+        (
+            f"Test split only: evidence in answer "
+            f"{sum(o.evidence_in_answer for o in test_out) / len(test_out):.3f}, false refusals "
+            f"{sum(o.answer.refused for o in test_out)}/{len(test_out)}."
+            if test_out
+            else "All questions of this set are held out from calibration."
+        ),
         f"Refusal: the scope list in `assistant/data/scope.yaml`, then the logistic model in "
-        f"`assistant/data/refusal.json` (threshold {refusal_model()['threshold']}), calibrated on retrieval.jsonl; "
-        "`answers_holdout.jsonl` (`--holdout`) is never used for calibration.",
+        f"`assistant/data/refusal.json` (threshold {refusal_model()['threshold']}), calibrated on retrieval.jsonl "
+        "and answers_dev.jsonl; the blind `answers_holdout.jsonl` (`--holdout`) is never used for calibration.",
         "",
         "## In-scope questions refused",
         "",
