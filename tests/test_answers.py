@@ -24,7 +24,7 @@ from assistant.answering.chain import REFUSAL_PREFIX, AnswerService
 from assistant.answering.extractive import Draft, ExtractiveGenerator
 from assistant.answering.followup import Turn, rewrite_follow_up
 from assistant.answering.llm import REFUSAL_TOKEN, ChatGenerator, GeneratorError, format_context, load_prompt
-from assistant.answering.relevance import Verdict, assess
+from assistant.answering.relevance import Verdict, assess, lacks_asked_quantity
 from assistant.answering.sentences import split_answer, split_sentences, strip_markers
 from assistant.answering.verify import SupportContext, check_sentence, verify
 from assistant.embeddings import VectorCache
@@ -430,6 +430,21 @@ TITLES = [FSL, AD]
 def test_other_product_without_food_anchor_is_refused_naming_it() -> None:
     verdict = assess("化妆品广告可以用医生形象吗？", STRONG, TITLES)
     assert not verdict.answerable and verdict.subject == "化妆品" and "化妆品" in verdict.reason
+
+
+def test_a_question_for_a_figure_needs_a_quoted_figure() -> None:
+    assert lacks_asked_quantity(
+        "广告审查要多少个工作日？", ["根据《中华人民共和国广告法》第四十六条：发布保健食品广告应当审查。"]
+    )
+    assert not lacks_asked_quantity("检验报告多久有效？", ["检验报告应当自签发之日起2年内有效。"])
+    assert not lacks_asked_quantity(
+        "员工多久体检一次？", ["从事接触直接入口食品工作的人员应当每年进行健康检查。"]
+    )
+    # A year inside a document title is not an answer to "how long".
+    assert lacks_asked_quantity(
+        "多久检查一次？", ["根据《上海市保健食品质量提升行动工作方案（2022—2024年）》：加强检查。"]
+    )
+    assert not lacks_asked_quantity("保健食品标签要写什么？", ["标签应当载明适宜人群。"])
 
 
 def test_other_product_is_covered_when_an_indexed_title_names_it() -> None:

@@ -13,8 +13,8 @@ from assistant.answering.extractive import Draft, ExtractiveGenerator
 from assistant.answering.followup import Turn, rewrite_follow_up
 from assistant.answering.llm import ChatGenerator, GeneratorError, make_chat_model
 from assistant.answering.local_llm import local_chat_generator, local_server
-from assistant.answering.relevance import assess
-from assistant.answering.sentences import split_sentences
+from assistant.answering.relevance import assess, lacks_asked_quantity
+from assistant.answering.sentences import split_sentences, strip_markers
 from assistant.answering.verify import SupportContext, verify
 from assistant.normalize import match_key
 from assistant.retrieve import HybridSearcher
@@ -135,6 +135,14 @@ class AnswerService:
         if not kept:
             return Answer(
                 answer=refusal_text("生成的内容无法在检索到的条文中得到印证。", closest),
+                refused=True,
+                citations=[],
+                sentences=checked,
+                **base,
+            )
+        if lacks_asked_quantity(state["standalone"], [strip_markers(s.text) for s in kept]):
+            return Answer(
+                answer=refusal_text("相关条文没有规定这个问题所问的具体数字（数额、期限或次数）。", closest),
                 refused=True,
                 citations=[],
                 sentences=checked,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -61,6 +62,21 @@ def out_of_scope_subject(question: str, titles: list[str]) -> str:
             if term in question and not covered(term):
                 return term
     return ""
+
+
+_ASKS_QUANTITY = re.compile(r"多少|几[年天日个次倍岁批周月名]|多久|多长时间|哪天|哪一天")
+_STATES_QUANTITY = re.compile(
+    r"\d|[一二两三四五六七八九十百千万]+(?:倍|日|天|个工作日|年|个月|月|万元|元|次|批|周|岁|%)"
+    r"|每年|每月|每日|每天|每周|每季度|立即|当日|当天|及时"
+)
+
+
+def lacks_asked_quantity(question: str, quoted: list[str]) -> bool:
+    """The question asks for a figure (an amount, a period, a count) and no quoted clause states one:
+    the documents do not give it, and the nearest clause without it is not an answer."""
+    # Document titles ("（2022—2024年）") in the frame state nothing.
+    bodies = [re.sub(r"《[^》]*》", "", q) for q in quoted]
+    return bool(_ASKS_QUANTITY.search(question)) and not any(_STATES_QUANTITY.search(b) for b in bodies)
 
 
 def assess(question: str, signals: RelevanceSignals, titles: list[str]) -> Verdict:
