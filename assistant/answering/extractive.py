@@ -45,8 +45,10 @@ class Draft:
 
 
 def _repeats_title(chunk: Chunk, sentence: Sentence) -> bool:
-    """A line that only repeats the document's title (a cover page, a running head) answers nothing."""
-    return match_key(sentence.text) in match_key(chunk.title)
+    """A line that only repeats the document's title (a cover page, a running head) or the section
+    heading it stands under answers nothing; the citation label names them anyway."""
+    key = match_key(sentence.text)
+    return key in match_key(chunk.title) or key in match_key(chunk.heading_path.split(" > ")[-1])
 
 
 def source_label(chunk: Chunk) -> str:
