@@ -445,6 +445,10 @@ def test_a_question_for_a_figure_needs_a_quoted_figure() -> None:
         "多久检查一次？", ["根据《上海市保健食品质量提升行动工作方案（2022—2024年）》：加强检查。"]
     )
     assert not lacks_asked_quantity("保健食品标签要写什么？", ["标签应当载明适宜人群。"])
+    # The figure must come in the unit asked for; a fine may be a multiple.
+    assert lacks_asked_quantity("广告批准文号有效期是几年？", ["处二十万元以上一百万元以下的罚款。"])
+    assert not lacks_asked_quantity("发布虚假广告会被罚多少钱？", ["处广告费用三倍以上五倍以下的罚款。"])
+    assert not lacks_asked_quantity("检查最少要来几个人？", ["应当由2名以上监督检查人员参加。"])
 
 
 def test_other_product_is_covered_when_an_indexed_title_names_it() -> None:
