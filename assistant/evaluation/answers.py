@@ -195,7 +195,9 @@ def run(
         ),
         f"Refusal: the scope list in `assistant/data/scope.yaml`, then the logistic model in "
         f"`assistant/data/refusal.json` (threshold {refusal_model()['threshold']}), calibrated on retrieval.jsonl "
-        "and answers_dev.jsonl; the blind `answers_holdout.jsonl` (`--holdout`) is never used for calibration.",
+        "and answers_dev.jsonl; after generation, a question asking for a figure (多少/几年/多久…) is refused "
+        "when no quoted clause states one in the unit asked. The blind `answers_holdout.jsonl` (`--holdout`) "
+        "is never used for calibration or tuning.",
         "",
         "## In-scope questions refused",
         "",
