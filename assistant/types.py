@@ -226,6 +226,7 @@ class Answer:
     sentences: list[AnswerSentence] = field(default_factory=list)
     generator: str = "extractive"
     closest_documents: list[str] = field(default_factory=list)
+    closest_clauses: list[str] = field(default_factory=list)  # shown with a refusal, as pointers
     notice: str = ""  # e.g. "问题过长，已截断"
 
     @property
@@ -247,5 +248,6 @@ class Answer:
                 for s in self.sentences
             ],
             "closest_documents": self.closest_documents,
+            "closest_clauses": self.closest_clauses,
             "notice": self.notice,
         }

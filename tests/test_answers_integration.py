@@ -70,6 +70,15 @@ def test_out_of_scope_questions_are_refused_with_closest_documents(
     assert "可能相关的文档" in answer.answer and f"《{answer.closest_documents[0]}》" in answer.answer
     if "化妆品" in question:
         assert "化妆品" in answer.answer  # the refusal names the uncovered subject
+    assert answer.closest_clauses == []  # nothing near enough to point at
+
+
+def test_a_near_miss_refusal_points_at_the_nearest_clauses(corpus_assistant: Assistant) -> None:
+    # Asks for a figure the library does not give: the quoted clauses state none in the unit asked.
+    answer = corpus_assistant.ask("保健食品广告审查机关收到申请后要在多少个工作日内作出审查决定？")
+    assert answer.refused and answer.citations == [], answer.answer
+    assert answer.closest_clauses and all(c.startswith("《") for c in answer.closest_clauses)
+    assert "可自行查阅的相近条文" in answer.answer and answer.closest_clauses[0] in answer.answer
 
 
 def test_follow_up_question_is_rewritten_and_answered(corpus_assistant: Assistant) -> None:

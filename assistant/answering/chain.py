@@ -9,7 +9,7 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from assistant.answering.extractive import Draft, ExtractiveGenerator
+from assistant.answering.extractive import Draft, ExtractiveGenerator, source_label
 from assistant.answering.followup import Turn, rewrite_follow_up
 from assistant.answering.llm import ChatGenerator, GeneratorError, make_chat_model
 from assistant.answering.local_llm import local_chat_generator, local_server
@@ -32,9 +32,22 @@ def closest_documents(hits: list[Any], limit: int = 3) -> list[str]:
     return titles[:limit]
 
 
-def refusal_text(reason: str, closest: list[str]) -> str:
+def closest_clauses(hits: list[Any], limit: int = 3) -> list[str]:
+    """Labels (《title》第X条) of the nearest retrieved passages, for a reader who wants to look."""
+    labels: list[str] = []
+    for hit in hits:
+        label = source_label(hit.chunk)
+        if label not in labels:
+            labels.append(label)
+    return labels[:limit]
+
+
+def refusal_text(reason: str, closest: list[str], clauses: list[str] | None = None) -> str:
     text = f"{REFUSAL_PREFIX}：{reason}为避免误导，不作推测。"
-    if closest:
+    if clauses:
+        # Pointers only, not an answer: the reader decides whether they help.
+        text += "可自行查阅的相近条文（未必回答了这个问题）：" + "、".join(clauses) + "。"
+    elif closest:
         text += "可能相关的文档：" + "、".join(f"《{t}》" for t in closest) + "。"
     return text
 
@@ -119,22 +132,26 @@ class AnswerService:
     def _finalize(self, state: dict[str, Any]) -> Answer:
         hits, draft = state["hits"], state["draft"]
         closest = closest_documents(hits)
+        # Clause pointers only where retrieval came close; a question about the weather gets none.
+        verdict = state["verdict"]
+        clauses = closest_clauses(hits) if verdict.answerable or verdict.near_miss else []
         base = {
             "question": state["question"],
             "standalone_question": state["standalone"],
             "generator": state["generator"],
             "closest_documents": closest,
+            "closest_clauses": clauses,
             "notice": state["notice"],
         }
         if draft is None or not draft.text.strip():
             reason = state["verdict"].reason or "检索到的条文不足以回答这个问题。"
-            return Answer(answer=refusal_text(reason, closest), refused=True, citations=[], **base)
+            return Answer(answer=refusal_text(reason, closest, clauses), refused=True, citations=[], **base)
         snap = self.searcher.snapshots.current()
         checked = verify(draft.text, SupportContext(draft.sources, set(snap.chunks)))
         kept = [s for s in checked if s.verified]
         if not kept:
             return Answer(
-                answer=refusal_text("生成的内容无法在检索到的条文中得到印证。", closest),
+                answer=refusal_text("生成的内容无法在检索到的条文中得到印证。", closest, clauses),
                 refused=True,
                 citations=[],
                 sentences=checked,
@@ -142,7 +159,9 @@ class AnswerService:
             )
         if lacks_asked_quantity(state["standalone"], [strip_markers(s.text) for s in kept]):
             return Answer(
-                answer=refusal_text("相关条文没有规定这个问题所问的具体数字（数额、期限或次数）。", closest),
+                answer=refusal_text(
+                    "相关条文没有规定这个问题所问的具体数字（数额、期限或次数）。", closest, clauses
+                ),
                 refused=True,
                 citations=[],
                 sentences=checked,

@@ -23,7 +23,8 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 class Verdict:
     answerable: bool
     reason: str = ""  # shown to the user when not answerable
-    subject: str = ""
+    subject: str = ""  # the uncovered subject of a scope refusal
+    near_miss: bool = False  # refused, but the nearest clauses came close: worth pointing at
 
 
 @lru_cache(maxsize=1)
@@ -105,6 +106,9 @@ def assess(question: str, signals: RelevanceSignals, titles: list[str]) -> Verdi
             f"文档库收录的是我国食品、保健食品监管的法律法规和文件，不涉及“{subject}”方面的规定。",
             subject,
         )
-    if answerable_probability(signals) < refusal_model()["threshold"]:
-        return Verdict(False, "文档库中没有找到与这个问题足够相关的条文。")
+    probability, threshold = answerable_probability(signals), refusal_model()["threshold"]
+    if probability < threshold:
+        return Verdict(
+            False, "文档库中没有找到与这个问题足够相关的条文。", near_miss=probability >= threshold / 2
+        )
     return Verdict(True)
