@@ -449,6 +449,8 @@ def test_a_question_for_a_figure_needs_a_quoted_figure() -> None:
     assert lacks_asked_quantity("广告批准文号有效期是几年？", ["处二十万元以上一百万元以下的罚款。"])
     assert not lacks_asked_quantity("发布虚假广告会被罚多少钱？", ["处广告费用三倍以上五倍以下的罚款。"])
     assert not lacks_asked_quantity("检查最少要来几个人？", ["应当由2名以上监督检查人员参加。"])
+    assert lacks_asked_quantity("抽检不合格率是多少？", ["抽检不合格的，应当在2日内报告。"])
+    assert not lacks_asked_quantity("生产企业检查覆盖率要达到多少？", ["生产企业每年检查覆盖率100%。"])
 
 
 def test_other_product_is_covered_when_an_indexed_title_names_it() -> None:

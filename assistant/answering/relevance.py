@@ -78,6 +78,10 @@ _ASKED_UNIT = [
         re.compile(_NUMERAL + r"\s*(?:万?元|倍)"),
     ),
     (re.compile(r"多少倍|几倍"), re.compile(_NUMERAL + r"\s*倍")),
+    (re.compile(r"多少分|几分"), re.compile(_NUMERAL + r"\s*分")),
+    (re.compile(r"多少例|几例"), re.compile(_NUMERAL + r"\s*例")),
+    (re.compile(r"多少家|几家"), re.compile(_NUMERAL + r"\s*家")),
+    (re.compile(r"率|比例|占比|百分之几"), re.compile(_NUMERAL + r"\s*%|百分之|[一二三四五六七八九]成")),
 ]
 _ANY_QUANTITY = re.compile(
     _NUMERAL + r"\s*(?:倍|日|天|个工作日|年|个月|月|万?元|次|批|周|岁|%|名|人|家)"
