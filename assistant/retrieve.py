@@ -78,6 +78,16 @@ class RelevanceSignals:
 
 
 @dataclass
+class _Ranking:
+    query: str  # normalized
+    snap: Snapshot
+    candidates: list[Candidate]
+    hits: list[Hit]  # cited articles first, then the ranked candidates
+    top_score: float
+    cited_article: bool
+
+
+@dataclass
 class Candidate:
     chunk: Chunk
     dense: float | None = None
@@ -264,21 +274,14 @@ class HybridSearcher:
         doc_ids: list[str] | None = None,
         status: str | None = None,
     ) -> list[Hit]:
-        return self.search_with_signals(query, k, mode, rerank, doc_ids, status)[0]
+        return self._ranking(query, mode, rerank, doc_ids, status).hits[:k]
 
-    def search_with_signals(
-        self,
-        query: str,
-        k: int = 5,
-        mode: Mode = "hybrid",
-        rerank: bool = True,
-        doc_ids: list[str] | None = None,
-        status: str | None = None,
-    ) -> tuple[list[Hit], RelevanceSignals]:
-        """Hits, plus the signals the answer layer uses to decide whether anything is relevant enough."""
+    def _ranking(
+        self, query: str, mode: Mode, rerank: bool, doc_ids: list[str] | None, status: str | None
+    ) -> _Ranking:
         q, snap, cands = self.candidates(query, mode, doc_ids, status)
         if not q:
-            return [], RelevanceSignals()
+            return _Ranking(q, snap, [], [], 0.0, False)
         compute_features(q, cands, snap)
         if rerank:
             self.reranker.score(q, cands)
@@ -292,21 +295,36 @@ class HybridSearcher:
         hits = [Hit(c, top + 1.0) for c in referenced]
         seen = {c.chunk_id for c in referenced}
         hits += [Hit(c.chunk, c.score) for c in ranked if c.chunk.chunk_id not in seen]
-        terms = _question_terms(q, snap)
-        top3 = [h.chunk for h in hits[:3]]
+        return _Ranking(q, snap, cands, hits, top, bool(referenced))
+
+    def search_with_signals(
+        self,
+        query: str,
+        k: int = 5,
+        mode: Mode = "hybrid",
+        rerank: bool = True,
+        doc_ids: list[str] | None = None,
+        status: str | None = None,
+    ) -> tuple[list[Hit], RelevanceSignals]:
+        """Hits, plus the signals the answer layer uses to decide whether anything is relevant enough
+        (computed only here: a plain search does not pay for the sentence vectors)."""
+        r = self._ranking(query, mode, rerank, doc_ids, status)
+        if not r.query:
+            return [], RelevanceSignals()
+        terms = _question_terms(r.query, r.snap)
+        top3 = [h.chunk for h in r.hits[:3]]
         sentences = [s.text for c in top3 for s in split_sentences(c.text, min_chars=6)]
+        top3_keys = [key for c in top3 for key in r.snap.match_keys.get(c.chunk_id, ())]
         signals = RelevanceSignals(
-            top_score=top,
-            max_dense=max((c.dense or 0.0 for c in cands), default=0.0),
-            top3_idf_coverage=_coverage(
-                terms, [k for c in top3 for k in snap.match_keys.get(c.chunk_id, ())]
-            ),
+            top_score=r.top_score,
+            max_dense=max((c.dense or 0.0 for c in r.candidates), default=0.0),
+            top3_idf_coverage=_coverage(terms, top3_keys),
             oov_share=sum(t.weight for t in terms if t.absent) / (sum(t.weight for t in terms) or 1.0),
             best_sentence_coverage=max((_coverage(terms, [match_key(s)]) for s in sentences), default=0.0),
-            best_sentence_similarity=self._best_similarity(q, sentences),
-            cited_article=bool(referenced),
+            best_sentence_similarity=self._best_similarity(r.query, sentences),
+            cited_article=r.cited_article,
         )
-        return hits[:k], signals
+        return r.hits[:k], signals
 
     def _best_similarity(self, q: str, sentences: list[str]) -> float:
         """Cosine similarity of the question and the closest sentence of the top hits: a whole
