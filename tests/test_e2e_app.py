@@ -236,6 +236,23 @@ def test_chat_out_of_scope_question_is_a_refusal(page: Page, app: RunningApp) ->
     screenshot(page, "chat-refusal")
 
 
+def test_chat_near_miss_refusal_opens_the_nearest_article(page: Page, app: RunningApp) -> None:
+    open_page(page, app, "/", "智能问答")
+    ask(page, "保健食品广告审查机关收到申请后要在多少个工作日内作出审查决定？")
+    messages = page.locator('[data-testid="stChatMessage"]')
+    expect(messages).to_have_count(2, timeout=ANSWER_TIMEOUT)
+    refusal = messages.nth(1).locator('[data-testid="stAlertContentInfo"]')
+    expect(refusal).to_contain_text("没有规定这个问题所问的具体数字", timeout=ANSWER_TIMEOUT)
+    pointer = messages.nth(1).get_by_role("button", name=re.compile(r"查看 《中华人民共和国广告法》第.+条"))
+    expect(pointer.first).to_be_visible()
+    label = pointer.first.inner_text().removeprefix("查看 ").strip()
+    pointer.first.click()
+    # 条文查询 opens with that article, verbatim.
+    expect(page.get_by_role("heading", name=label)).to_be_visible(timeout=ANSWER_TIMEOUT)
+    expect(page.get_by_label("条文引用")).to_have_value(label)
+    no_errors(page)
+
+
 def test_lookup_article_navigation_suggestions_and_search(page: Page, app: RunningApp) -> None:
     open_page(page, app, "/lookup", "条文查询")
     reference = page.get_by_label("条文引用")

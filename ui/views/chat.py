@@ -24,7 +24,11 @@ with st.sidebar:
     )
     docs = {r.meta.doc_id: r.meta.title for r in assistant.documents()}
     chosen_docs = st.multiselect(
-        "只在这些文档中检索", list(docs), format_func=docs.__getitem__, key="chat_docs", placeholder="全部文档"
+        "只在这些文档中检索",
+        list(docs),
+        format_func=docs.__getitem__,
+        key="chat_docs",
+        placeholder="全部文档",
     )
     if st.button("新对话", use_container_width=True):
         st.session_state["chat_history"] = []
@@ -33,11 +37,22 @@ with st.sidebar:
 history: list[dict] = st.session_state.setdefault("chat_history", [])
 
 
-def show_answer(answer) -> None:  # type: ignore[no-untyped-def]
+def open_in_lookup(reference: str) -> None:
+    st.session_state["lookup_pending"] = reference  # the look-up page fills its input with it
+
+
+if st.session_state.get("lookup_pending"):
+    st.switch_page("views/lookup.py")
+
+
+def show_answer(answer, turn: int) -> None:  # type: ignore[no-untyped-def]
     if answer.notice:
         st.caption(answer.notice)
     if answer.refused:
         st.info(answer.answer)
+        # The nearest articles, one click away in 条文查询 (sections without an article number are not).
+        for i, label in enumerate(c for c in answer.closest_clauses if c.endswith("条")):
+            st.button(f"查看 {label}", key=f"clause-{turn}-{i}", on_click=open_in_lookup, args=(label,))
         return
     st.text(answer.answer)
     for c in answer.citations:
@@ -45,11 +60,11 @@ def show_answer(answer) -> None:  # type: ignore[no-untyped-def]
             show_citation_body(c)
 
 
-for turn in history:
+for number, turn in enumerate(history):
     with st.chat_message("user"):
         st.text(turn["question"])
     with st.chat_message("assistant"):
-        show_answer(turn["answer"])
+        show_answer(turn["answer"], number)
 
 question = st.chat_input("请输入问题，例如：保健食品标签上必须写哪些内容？")
 if question:
@@ -59,9 +74,11 @@ if question:
     with st.chat_message("assistant"):
         try:
             with st.spinner("正在检索条文……"):
-                answer = assistant.ask(question, history=turns, generator=generator, doc_ids=chosen_docs or None)
+                answer = assistant.ask(
+                    question, history=turns, generator=generator, doc_ids=chosen_docs or None
+                )
         except GeneratorError as err:
             st.error(str(err))
         else:
-            show_answer(answer)
+            show_answer(answer, len(history))
             history.append({"question": question, "answer": answer})

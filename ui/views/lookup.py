@@ -19,6 +19,9 @@ def open_reference(reference: str) -> None:
     st.session_state["lookup_ref"] = reference
 
 
+if pending := st.session_state.pop("lookup_pending", None):
+    st.session_state["lookup_ref"] = pending  # sent here from a refusal's clause pointer in 智能问答
+
 with tab_ref:
     reference = st.text_input(
         "条文引用", key="lookup_ref", placeholder="例如：食品安全法第七十八条、《广告法》第十八条第一款第四项"
@@ -30,14 +33,20 @@ with tab_ref:
             if result.suggestions:
                 st.write("您可能要找：")
                 for suggestion in result.suggestions:
-                    st.button(suggestion, key=f"sugg-{suggestion}", on_click=open_reference, args=(suggestion,))
+                    st.button(
+                        suggestion, key=f"sugg-{suggestion}", on_click=open_reference, args=(suggestion,)
+                    )
         else:
             st.subheader(f"《{result.title}》{result.article}", anchor=False)
             meta = [result.heading_path, page_label(result.page_start, result.page_end)]
-            meta += [f"施行日期 {result.effective_date}" if result.effective_date else "", STATUS_LABELS.get(result.status, result.status)]
+            meta += [
+                f"施行日期 {result.effective_date}" if result.effective_date else "",
+                STATUS_LABELS.get(result.status, result.status),
+            ]
             st.caption(escape_markdown(" · ".join(m for m in meta if m)))
             spans = [result.highlight] if result.highlight else []
-            st.markdown(highlight_html(result.text, spans), unsafe_allow_html=True)  # escaped in highlight_html
+            # highlight_html escapes the text itself.
+            st.markdown(highlight_html(result.text, spans), unsafe_allow_html=True)
             number = result.ref.article if result.ref else 0
             before, after = assistant.neighbours(result.doc_id, number)
             left, right = st.columns(2)
@@ -70,5 +79,10 @@ with tab_search:
             c = hit.chunk
             with st.container(border=True):
                 st.markdown(f"**{rank}\\. 《{escape_markdown(c.title)}》{escape_markdown(c.article)}**")
-                st.caption(escape_markdown(" · ".join(p for p in (c.heading_path, page_label(c.page_start, c.page_end)) if p)))
-                st.markdown(highlight_html(c.text, term_spans(c.text, terms)), unsafe_allow_html=True)  # escaped
+                st.caption(
+                    escape_markdown(
+                        " · ".join(p for p in (c.heading_path, page_label(c.page_start, c.page_end)) if p)
+                    )
+                )
+                html = highlight_html(c.text, term_spans(c.text, terms))  # escapes the text itself
+                st.markdown(html, unsafe_allow_html=True)
