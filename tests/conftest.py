@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,24 @@ import pytest
 
 from assistant.embeddings import LocalSentenceEmbeddings
 from assistant.engine import Assistant
+from assistant.loaders import load_document, read_manifest
+from assistant.normalize import normalize_document
 from assistant.settings import PROJECT_ROOT, Settings
+from assistant.types import NormalizedDocument, RawDocument
 
 CORPUS = PROJECT_ROOT / "corpus"
 MD_TWINS = Path(__file__).parent / "data" / "md-twins"
+
+
+@cache
+def raw(name: str) -> RawDocument:
+    """A bundled corpus file as loaded, once per test session (shared by the normalizer and chunker tests)."""
+    return load_document(CORPUS / name, Settings(), read_manifest(CORPUS))
+
+
+@cache
+def doc(name: str) -> NormalizedDocument:
+    return normalize_document(raw(name))
 
 
 @pytest.fixture(scope="session")

@@ -11,12 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant.chunking import PREAMBLE_ARTICLE, LegalChunker
-from assistant.loaders import load_document, read_manifest
 from assistant.normalize import is_page_number_line, normalize_document
 from assistant.settings import Settings
 from assistant.types import Chunk, DocumentMeta, NormalizedDocument, PageText, RawDocument
 
-from .conftest import CORPUS, MD_TWINS
+from .conftest import CORPUS, MD_TWINS, doc, raw
 
 MAX_CHARS = Settings().chunk_max_chars
 MIN_CHARS = Settings().chunk_min_chars
@@ -30,16 +29,6 @@ FOOD_SAFETY_LAW = "food-safety-law-2025.pdf"
 SHANGHAI_PLAN = "shanghai-health-food-quality-plan-2022.pdf"
 ALL_FILES = sorted(p.name for p in CORPUS.iterdir() if p.name != "MANIFEST.tsv")
 RUNNING_HEADER = "法律法规文本（供学习参考）"
-
-
-@cache
-def raw(name: str) -> RawDocument:
-    return load_document(CORPUS / name, Settings(), read_manifest(CORPUS))
-
-
-@cache
-def doc(name: str) -> NormalizedDocument:
-    return normalize_document(raw(name))
 
 
 @cache

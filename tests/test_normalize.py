@@ -7,14 +7,13 @@ headers, `— N —` footers, ~38-character hard wraps and `2015 年 4 月 24 �
 from __future__ import annotations
 
 import re
-from functools import cache
 from itertools import pairwise
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.loaders import load_document, markdown_to_text, read_manifest, split_front_matter
+from assistant.loaders import markdown_to_text, split_front_matter
 from assistant.normalize import (
     is_page_number_line,
     match_key,
@@ -24,10 +23,9 @@ from assistant.normalize import (
     normalize_spaces,
     to_simplified,
 )
-from assistant.settings import Settings
-from assistant.types import DocumentMeta, NormalizedDocument, PageText, RawDocument
+from assistant.types import DocumentMeta, PageText, RawDocument
 
-from .conftest import CORPUS, MD_TWINS
+from .conftest import CORPUS, MD_TWINS, doc, raw
 
 SEED = "003_abeacf468765d9d9.txt"
 FOOD_SAFETY_LAW = "food-safety-law-2025.pdf"
@@ -47,16 +45,6 @@ TONES = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
 PINYIN_ANNOTATION = re.compile(rf"\([a-zü]*[{TONES}][a-zü]*\)")
 FOOTER = re.compile(r"^\s*[—–-]\s*\d+\s*[—–-]\s*$")
 CJK = r"\u3400-\u4dbf\u4e00-\u9fff"
-
-
-@cache
-def raw(name: str) -> RawDocument:
-    return load_document(CORPUS / name, Settings(), read_manifest(CORPUS))
-
-
-@cache
-def doc(name: str) -> NormalizedDocument:
-    return normalize_document(raw(name))
 
 
 def lines(name: str) -> list[str]:
