@@ -25,6 +25,7 @@ from ._e2e import (
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 Page = playwright_api.Page
+Locator = playwright_api.Locator
 
 pytestmark = pytest.mark.slow
 
@@ -223,27 +224,30 @@ def test_chat_cited_answer_followup_and_new_conversation(page: Page, app: Runnin
     expect(page.get_by_text("那违反了怎么处罚？")).to_have_count(0)
 
 
-def test_chat_out_of_scope_question_is_a_refusal(page: Page, app: RunningApp) -> None:
+def first_reply(page: Page, app: RunningApp, question: str) -> Locator:
+    """Asks `question` in a new chat and returns the assistant's message."""
     open_page(page, app, "/", "智能问答")
-    ask(page, "明天上海会下雨吗？")
+    ask(page, question)
     messages = page.locator('[data-testid="stChatMessage"]')
     expect(messages).to_have_count(2, timeout=ANSWER_TIMEOUT)
-    refusal = messages.nth(1).locator('[data-testid="stAlertContentInfo"]')
+    return messages.nth(1)
+
+
+def test_chat_out_of_scope_question_is_a_refusal(page: Page, app: RunningApp) -> None:
+    reply = first_reply(page, app, "明天上海会下雨吗？")
+    refusal = reply.locator('[data-testid="stAlertContentInfo"]')
     expect(refusal).to_be_visible(timeout=ANSWER_TIMEOUT)
     expect(refusal).to_contain_text("无法回答")
-    expect(messages.nth(1).locator('[data-testid="stExpander"]')).to_have_count(0)
+    expect(reply.locator('[data-testid="stExpander"]')).to_have_count(0)
     no_errors(page)
     screenshot(page, "chat-refusal")
 
 
 def test_chat_near_miss_refusal_opens_the_nearest_article(page: Page, app: RunningApp) -> None:
-    open_page(page, app, "/", "智能问答")
-    ask(page, "保健食品广告审查机关收到申请后要在多少个工作日内作出审查决定？")
-    messages = page.locator('[data-testid="stChatMessage"]')
-    expect(messages).to_have_count(2, timeout=ANSWER_TIMEOUT)
-    refusal = messages.nth(1).locator('[data-testid="stAlertContentInfo"]')
+    reply = first_reply(page, app, "保健食品广告审查机关收到申请后要在多少个工作日内作出审查决定？")
+    refusal = reply.locator('[data-testid="stAlertContentInfo"]')
     expect(refusal).to_contain_text("没有规定这个问题所问的具体数字", timeout=ANSWER_TIMEOUT)
-    pointer = messages.nth(1).get_by_role("button", name=re.compile(r"查看 《中华人民共和国广告法》第.+条"))
+    pointer = reply.get_by_role("button", name=re.compile(r"查看 《中华人民共和国广告法》第.+条"))
     expect(pointer.first).to_be_visible()
     label = pointer.first.inner_text().removeprefix("查看 ").strip()
     pointer.first.click()

@@ -25,21 +25,12 @@ REFUSAL_PREFIX = "抱歉，内置文档无法回答这个问题"
 
 
 def closest_documents(hits: list[Any], limit: int = 3) -> list[str]:
-    titles: list[str] = []
-    for hit in hits:
-        if hit.chunk.title not in titles:
-            titles.append(hit.chunk.title)
-    return titles[:limit]
+    return list(dict.fromkeys(hit.chunk.title for hit in hits))[:limit]
 
 
 def closest_clauses(hits: list[Any], limit: int = 3) -> list[str]:
     """Labels (《title》第X条) of the nearest retrieved passages, for a reader who wants to look."""
-    labels: list[str] = []
-    for hit in hits:
-        label = source_label(hit.chunk)
-        if label not in labels:
-            labels.append(label)
-    return labels[:limit]
+    return list(dict.fromkeys(source_label(hit.chunk) for hit in hits))[:limit]
 
 
 def refusal_text(reason: str, closest: list[str], clauses: list[str] | None = None) -> str:
