@@ -44,6 +44,16 @@ def _print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+# Options several verbs share, declared once.
+JsonFlag = Annotated[bool, typer.Option("--json", help="以 JSON 输出（供脚本使用）。")]
+QuestionBatch = Annotated[
+    Path | None,
+    typer.Option(
+        "--batch", help='JSONL 文件，每行 {"id":…,"question":…}；每行输出一个 JSON 结果，模型只加载一次。'
+    ),
+]
+
+
 @app.command()
 def ingest(
     paths: Annotated[
@@ -137,13 +147,8 @@ def search(
     status: Annotated[
         str | None, typer.Option("--status", help="只检索该效力状态的文档，例如“有效”。", show_default=False)
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（供脚本使用）。")] = False,
-    batch: Annotated[
-        Path | None,
-        typer.Option(
-            "--batch", help='JSONL 文件，每行 {"id":…,"question":…}；每行输出一个 JSON 结果，模型只加载一次。'
-        ),
-    ] = None,
+    as_json: JsonFlag = False,
+    batch: QuestionBatch = None,
 ) -> None:
     """检索：返回与问题最相关的条文段落（文档、条号、页码、原文）。问题中写明条文（如“食品安全法第七十八条”）时，该条排在最前。"""
     if mode not in ("hybrid", "dense", "bm25"):
@@ -185,7 +190,7 @@ def lookup(
             help="条文引用，例如：食品安全法第七十八条、《广告法》第十八条第一款第四项。", show_default=False
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（供脚本使用）。")] = False,
+    as_json: JsonFlag = False,
     batch: Annotated[
         Path | None,
         typer.Option("--batch", help='JSONL 文件，每行 {"id":…,"query":…}；每行输出一个 JSON 结果。'),
@@ -249,13 +254,8 @@ def ask(
             help="回答方式：extractive（离线摘录条文，默认）、openai（兼容 OpenAI 的模型服务）、local（本地 GGUF 模型）。",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（供脚本使用）。")] = False,
-    batch: Annotated[
-        Path | None,
-        typer.Option(
-            "--batch", help='JSONL 文件，每行 {"id":…,"question":…}；每行输出一个 JSON 结果，模型只加载一次。'
-        ),
-    ] = None,
+    as_json: JsonFlag = False,
+    batch: QuestionBatch = None,
 ) -> None:
     """问答：依据文档回答问题，每句都标注出处（文档、条号、页码）；文档没有涉及的问题会如实说明。"""
     from assistant.answering.llm import GeneratorError
@@ -293,7 +293,7 @@ def review(
             "--type", help="文稿类型：label（标签/说明书）、advert（广告）或 auto（自动判断，默认）。"
         ),
     ] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（供脚本使用）。")] = False,
+    as_json: JsonFlag = False,
     batch: Annotated[
         Path | None,
         typer.Option(
@@ -391,7 +391,7 @@ def eval_fit_reranker() -> None:
 
 @app.command()
 def docs(
-    as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出（供脚本使用）。")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """列出已索引的文档：标题、发布机关、日期、效力状态、段落数和页数。"""
     records = _assistant().documents()
