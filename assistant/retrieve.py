@@ -15,7 +15,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from assistant.answering.sentences import sentence_probe, split_sentences
+from assistant.sentences import sentence_probe, split_sentences
 from assistant.embeddings import LocalSentenceEmbeddings, VectorCache
 from assistant.normalize import match_key, normalize_query
 from assistant.query_terms import expand_query, lay_terms
@@ -235,24 +235,17 @@ class HybridSearcher:
         }
         cands: dict[str, Candidate] = {}
         rankings: list[list[str]] = []
+        allowed = None
+        if doc_ids or status:
+            allowed = {cid for cid, c in snap.chunks.items() if c.doc_id in allowed_docs}
         if mode in ("hybrid", "dense") and snap.chunks:
-            where: dict[str, Any] | None = None
-            if doc_ids or status:
-                where = {"doc_id": {"$in": sorted(allowed_docs) or ["∅"]}}
-            dense = self.store.dense_search(self.vectors.query(q).tolist(), depth, where)
             ranking = []
-            for rank, (chunk, score) in enumerate(dense, start=1):
-                cid = chunk.chunk_id
-                if cid not in snap.chunks:
-                    continue
+            for rank, (cid, score) in enumerate(snap.dense_search(self.vectors.query(q), depth, allowed), 1):
                 cand = cands.setdefault(cid, Candidate(snap.chunks[cid]))
                 cand.dense, cand.dense_rank = score, rank
                 ranking.append(cid)
             rankings.append(ranking)
         if mode in ("hybrid", "bm25"):
-            allowed = None
-            if doc_ids or status:
-                allowed = {cid for cid, c in snap.chunks.items() if c.doc_id in allowed_docs}
             ranking = []
             for rank, (cid, score) in enumerate(snap.sparse.search(expand_query(q), depth, allowed), start=1):
                 if cid not in snap.chunks:
@@ -288,7 +281,7 @@ class HybridSearcher:
         else:
             for c in cands:
                 c.score = c.rrf if mode == "hybrid" else (c.dense if mode == "dense" else c.bm25) or 0.0
-        ranked = sorted(cands, key=lambda c: -c.score)
+        ranked = sorted(cands, key=lambda c: (-round(c.score, 9), c.chunk.chunk_id))
         ranked = _drop_near_duplicates(ranked, snap)
         referenced = self._referenced_articles(q, snap, doc_ids, status)
         top = ranked[0].score if ranked else 0.0

@@ -9,6 +9,8 @@ import shutil
 import threading
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from assistant.lookup import ArticleIndex
 from assistant.normalize import match_key
 from assistant.sparse import SparseIndex
@@ -25,6 +27,8 @@ class Snapshot:
     sparse: SparseIndex
     articles: ArticleIndex
     match_keys: dict[str, tuple[str, str]]  # chunk id → (match key of text, of title+heading+article)
+    vector_ids: list[str] = field(default_factory=list)  # chunk ids, in the row order of `vectors`
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     _idf: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -40,6 +44,19 @@ class Snapshot:
             value = math.log((len(self.match_keys) + 1) / (df + 0.5))
             self._idf[term_key] = value
         return value
+
+    def dense_search(self, query: np.ndarray, k: int, allowed: set[str] | None = None) -> list[tuple[str, float]]:
+        """Exact cosine nearest chunks (vectors are normalized), ties broken by chunk id. Chroma's
+        HNSW search is approximate and its result for the same vector varied between processes;
+        at this library's size an exact scan costs well under a millisecond and always agrees."""
+        if not self.vector_ids:
+            return []
+        scores = self.vectors @ query.astype(np.float32)
+        order = sorted(
+            (i for i, cid in enumerate(self.vector_ids) if allowed is None or cid in allowed),
+            key=lambda i: (-round(float(scores[i]), 6), self.vector_ids[i]),
+        )
+        return [(self.vector_ids[i], float(scores[i])) for i in order[: max(1, k)]]
 
 
 class SnapshotCache:
@@ -60,7 +77,8 @@ class SnapshotCache:
 
     def _load(self, generation: str) -> Snapshot:
         documents = {r.meta.doc_id: r.meta for r in self.store.registry.documents()}
-        chunks = [c for c in self.store.all_chunks() if c.doc_id in documents]
+        pairs = [(c, v) for c, v in self.store.all_chunks_with_vectors() if c.doc_id in documents]
+        chunks = [c for c, _ in pairs]
         # The folder name carries the tokenizer version, so a tokenizer change rebuilds the side index.
         folder = self.store.settings.index_dir / "bm25" / f"gen-{generation}-tok{TOKENIZER_VERSION}"
         sparse = None
@@ -92,4 +110,6 @@ class SnapshotCache:
                 c.chunk_id: (match_key(c.text), match_key(f"{c.title}{c.heading_path}{c.article}"))
                 for c in chunks
             },
+            vector_ids=[c.chunk_id for c in chunks],
+            vectors=np.asarray([v for _, v in pairs], dtype=np.float32).reshape(len(pairs), -1),
         )

@@ -429,24 +429,6 @@ class Store:
     def chunk_count(self) -> int:
         return sum(r.chunk_count for r in self.registry.documents())
 
-    def dense_search(
-        self, vector: list[float], k: int, where: dict[str, Any] | None = None
-    ) -> list[tuple[Chunk, float]]:
-        """Nearest chunks by cosine similarity. Chunks of documents still being written can appear:
-        callers keep only those of committed documents (the searcher's snapshot holds exactly those)."""
-        res = self.collection.query(
-            query_embeddings=[vector],
-            n_results=max(1, k),
-            where=where or None,
-            include=["documents", "metadatas", "distances"],
-        )
-        out = []
-        for text, meta, dist in zip(
-            res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True
-        ):
-            out.append((Chunk.from_metadata(text or "", dict(meta)), 1.0 - float(dist)))
-        return out
-
     def document_chunks(self, doc_id: str) -> list[Chunk]:
         res = self.collection.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
         chunks = [
@@ -456,14 +438,20 @@ class Store:
         return sorted(chunks, key=lambda c: (c.char_start, c.part))
 
     def all_chunks(self) -> list[Chunk]:
+        return [c for c, _ in self.all_chunks_with_vectors(vectors=False)]
+
+    def all_chunks_with_vectors(self, vectors: bool = True) -> list[tuple[Chunk, list[float] | None]]:
+        """Every chunk of a committed document (with its stored embedding), in document order."""
         committed = self.committed_ids()
-        res = self.collection.get(include=["documents", "metadatas"])
-        chunks = [
-            Chunk.from_metadata(t or "", dict(m))
-            for t, m in zip(res["documents"], res["metadatas"], strict=True)
+        include: list[Any] = ["documents", "metadatas", "embeddings"] if vectors else ["documents", "metadatas"]
+        res = self.collection.get(include=include)
+        embeddings = res.get("embeddings") if vectors else None
+        out = [
+            (Chunk.from_metadata(t or "", dict(m)), None if embeddings is None else list(embeddings[i]))
+            for i, (t, m) in enumerate(zip(res["documents"], res["metadatas"], strict=True))
             if m.get("doc_id") in committed
         ]
-        return sorted(chunks, key=lambda c: (c.doc_id, c.char_start, c.part))
+        return sorted(out, key=lambda cv: (cv[0].doc_id, cv[0].char_start, cv[0].part))
 
     def close(self) -> None:
         self.registry.close()

@@ -14,7 +14,7 @@ from assistant.answering.followup import Turn, rewrite_follow_up
 from assistant.answering.llm import ChatGenerator, GeneratorError, make_chat_model
 from assistant.answering.local_llm import local_chat_generator, local_server
 from assistant.answering.relevance import assess, lacks_asked_quantity
-from assistant.answering.sentences import split_sentences, strip_markers
+from assistant.sentences import split_sentences, strip_markers
 from assistant.answering.verify import SupportContext, verify
 from assistant.normalize import match_key
 from assistant.retrieve import HybridSearcher

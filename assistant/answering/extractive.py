@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant.answering.sentences import Sentence, sentence_probe, split_sentences
+from assistant.sentences import Sentence, sentence_probe, split_sentences
 from assistant.embeddings import VectorCache
 from assistant.normalize import match_key
 from assistant.query_terms import expand_query

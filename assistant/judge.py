@@ -1,0 +1,160 @@
+"""Does this text answer this question? One small cross-encoder, trained here from helper-written
+data (`python -m assistant train judge`, data in `evals/training/`), fine-tuned from m3e-small and
+loaded from local files only.
+
+It reads a question and a short text — a window of a passage (a few sentences, at most
+`WINDOW_CHARS`) or one sentence, each headed by its source (《title》第X条) — and returns the
+probability that the text answers the question. A passage scores as its best window, so a long
+article is never truncated away from the clause that answers. Retrieval uses `passages` to
+rerank, the answer chain uses it to decide whether to answer, and the extractive generator uses
+`sentences` to choose what to quote."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant.sentences import split_sentences
+from assistant.types import Chunk
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+BUNDLED_JUDGE = Path(__file__).resolve().parent / "models" / "judge"
+WINDOW_CHARS = 220  # the longest window of a passage the judge reads at once
+TITLE_CHARS = 24  # long titles are cut: their start names the document well enough
+MAX_TOKENS = 320  # question + source head + window, in BERT (character) tokens
+
+
+class JudgeNotFoundError(RuntimeError):
+    pass
+
+
+def source_head(title: str, article: str) -> str:
+    """What the judge reads before a text: which document and article it comes from."""
+    article = "" if article == "题注" else article
+    return f"《{title[:TITLE_CHARS]}》{article}："
+
+
+def windows(text: str, limit: int = WINDOW_CHARS) -> list[str]:
+    """Consecutive sentences of `text` grouped into windows of at most `limit` characters (a single
+    longer sentence is its own window); the whole text when it is short."""
+    if len(text) <= limit:
+        return [text]
+    out: list[str] = []
+    current = ""
+    for sentence in split_sentences(text, min_chars=1):
+        if current and len(current) + len(sentence.text) > limit:
+            out.append(current)
+            current = ""
+        current += sentence.text
+    if current:
+        out.append(current)
+    return out or [text[:limit]]
+
+
+def passage_inputs(title: str, article: str, text: str) -> list[str]:
+    head = source_head(title, article)
+    return [head + w for w in windows(text)]
+
+
+def sentence_input(title: str, article: str, sentence: str) -> str:
+    return source_head(title, article) + sentence
+
+
+def resolve_judge_path(path: Path | None) -> Path:
+    folder = path or BUNDLED_JUDGE
+    if not (folder / "config.json").is_file():
+        raise JudgeNotFoundError(
+            f"找不到相关性判断模型 {folder}：请用 `python -m assistant train judge` 训练，"
+            "或把 ASSISTANT_JUDGE_PATH 指向一个 CrossEncoder 模型目录。"
+        )
+    return folder
+
+
+class Judge:
+    """The trained cross-encoder behind `score(question, texts) -> probabilities`."""
+
+    def __init__(self, path: Path | None = None, batch_size: int = 16, threads: int = 0) -> None:
+        self.path = resolve_judge_path(path)
+        self.batch_size = batch_size
+        self._threads = threads
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str], float] = {}
+
+    @property
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
+
+    def _load(self) -> Any:
+        import torch
+        import transformers
+        from sentence_transformers import CrossEncoder
+
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+        if self._threads:
+            torch.set_num_threads(self._threads)
+        # Weights are stored in fp16 to stay small; CPU inference runs in fp32.
+        model = CrossEncoder(
+            str(self.path),
+            device="cpu",
+            max_length=MAX_TOKENS,
+            local_files_only=True,
+            model_kwargs={"dtype": torch.float32},
+        )
+        model.model.float()
+        model.model.eval()
+        return model
+
+    def score(self, question: str, texts: list[str]) -> list[float]:
+        """P(text answers question) for each text. Pairs of similar length are batched in a fixed
+        order, scores are rounded (batch padding moves logits by ~1e-7) and cached per pair, so a
+        score does not depend on what was asked before."""
+        if not texts:
+            return []
+        with self._lock:
+            known = {t: self._cache[(question, t)] for t in texts if (question, t) in self._cache}
+        todo = sorted({t for t in texts if t not in known}, key=lambda t: (len(t), t))
+        if todo:
+            import torch
+
+            with torch.inference_mode():
+                logits = self.model.predict(
+                    [(question, t) for t in todo],
+                    batch_size=self.batch_size,
+                    show_progress_bar=False,
+                    activation_fn=torch.nn.Identity(),
+                    convert_to_numpy=True,
+                )
+            probabilities = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64).reshape(-1)))
+            fresh = {t: round(float(p), 5) for t, p in zip(todo, probabilities, strict=True)}
+            with self._lock:
+                if len(self._cache) > 50000:
+                    self._cache.clear()
+                for t, p in fresh.items():
+                    self._cache[(question, t)] = p
+            known.update(fresh)
+        return [known[t] for t in texts]
+
+    def passages(self, question: str, chunks: list[Chunk]) -> list[float]:
+        """Each chunk's score: the best of its windows."""
+        inputs = [passage_inputs(c.title, c.article, c.text) for c in chunks]
+        flat = self.score(question, [x for group in inputs for x in group])
+        out, i = [], 0
+        for group in inputs:
+            out.append(max(flat[i : i + len(group)]))
+            i += len(group)
+        return out
+
+    def sentences(self, question: str, chunk: Chunk, sentences: list[str]) -> list[float]:
+        return self.score(question, [sentence_input(chunk.title, chunk.article, s) for s in sentences])
