@@ -15,10 +15,10 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from assistant.sentences import sentence_probe, split_sentences
 from assistant.embeddings import LocalSentenceEmbeddings, VectorCache
 from assistant.normalize import match_key, normalize_query
 from assistant.query_terms import expand_query, lay_terms
+from assistant.sentences import sentence_probe, split_sentences
 from assistant.settings import Settings
 from assistant.snapshot import Snapshot, SnapshotCache
 from assistant.store import Store

@@ -25,10 +25,10 @@ from assistant.answering.extractive import Draft, ExtractiveGenerator
 from assistant.answering.followup import Turn, rewrite_follow_up
 from assistant.answering.llm import REFUSAL_TOKEN, ChatGenerator, GeneratorError, format_context, load_prompt
 from assistant.answering.relevance import Verdict, assess, lacks_asked_quantity
-from assistant.sentences import split_answer, split_sentences, strip_markers
 from assistant.answering.verify import SupportContext, check_sentence, verify
 from assistant.embeddings import VectorCache
 from assistant.retrieve import RelevanceSignals
+from assistant.sentences import split_answer, split_sentences, strip_markers
 from assistant.settings import Settings
 from assistant.types import Answer, Chunk, DocumentMeta, Hit
 

@@ -14,10 +14,10 @@ from assistant.answering.followup import Turn, rewrite_follow_up
 from assistant.answering.llm import ChatGenerator, GeneratorError, make_chat_model
 from assistant.answering.local_llm import local_chat_generator, local_server
 from assistant.answering.relevance import assess, lacks_asked_quantity
-from assistant.sentences import split_sentences, strip_markers
 from assistant.answering.verify import SupportContext, verify
 from assistant.normalize import match_key
 from assistant.retrieve import HybridSearcher
+from assistant.sentences import split_sentences, strip_markers
 from assistant.settings import Settings
 from assistant.types import Answer, Chunk, Citation
 

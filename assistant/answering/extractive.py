@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant.sentences import Sentence, sentence_probe, split_sentences
 from assistant.embeddings import VectorCache
 from assistant.normalize import match_key
 from assistant.query_terms import expand_query
+from assistant.sentences import Sentence, sentence_probe, split_sentences
 from assistant.tokenize import content_terms
 from assistant.types import Chunk, Hit
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant.sentences import markers, split_answer, strip_markers
 from assistant.normalize import match_key
+from assistant.sentences import markers, split_answer, strip_markers
 from assistant.tokenize import content_terms
 from assistant.types import AnswerSentence, Chunk
 
