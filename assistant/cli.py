@@ -454,7 +454,7 @@ def eval_answers(
         bool,
         typer.Option(
             "--holdout",
-            help="改用盲测留出集 evals/golden/answers_holdout.jsonl（从不用于校准），报告写入 answers-holdout.md。",
+            help="盲测留出集 evals/golden/answers_holdout.jsonl 与留出文档集（从不用于训练或校准）：无判断模型与有判断模型并排评测，报告写入 answers-holdout.md。",
         ),
     ] = False,
     dev: Annotated[
@@ -469,7 +469,21 @@ def eval_answers(
     from assistant.evaluation.answers import run
     from assistant.evaluation.golden import GOLDEN_DIR, REPORTS_DIR
 
-    name = "holdout" if holdout else "dev" if dev else ""
+    if holdout:
+        from assistant.evaluation.compare import run_compare
+
+        heldout_docs = sorted((GOLDEN_DIR / "heldout-documents").glob("*.md"))
+        _print_json(
+            run_compare(
+                get_settings(),
+                GOLDEN_DIR / "answers_holdout.jsonl",
+                REPORTS_DIR / "answers-holdout.md",
+                GOLDEN_DIR / "heldout_document.jsonl",
+                heldout_docs,
+            )
+        )
+        return
+    name = "dev" if dev else ""
     if name:
         summary = run(
             get_settings(),
@@ -490,6 +504,14 @@ def eval_calibrate_refusal() -> None:
     _print_json(calibrate_refusal(get_settings()))
 
 
+@eval_app.command("calibrate-judge")
+def eval_calibrate_judge() -> None:
+    """在训练数据的 dev 部分（从未参与训练）和黄金集测试部分上校准相关性判断模型：重排序先验与拒答阈值，写入模型目录的 calibration.json。"""
+    from assistant.evaluation.judge_calibration import calibrate_judge
+
+    _print_json(calibrate_judge(get_settings()))
+
+
 @eval_app.command("review")
 def eval_review() -> None:
     """文稿审查评测：应标出片段的召回率、误报、缺失声明准确率、引用可解析率，写入 evals/reports/review.md。"""
@@ -506,6 +528,60 @@ def eval_reliability() -> None:
     ok, summary = run(get_settings())
     out.print(summary, highlight=False, markup=False)
     raise typer.Exit(0 if ok else 1)
+
+
+train_app = typer.Typer(
+    help="训练本项目自带的模型（不在 CI 中运行）：数据在 evals/training/，权重写入 assistant/models/。",
+    no_args_is_help=True,
+)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("judge-data")
+def train_judge_data() -> None:
+    """由 evals/training/raw/ 的标注数据和黄金集生成相关性判断模型的训练样本对
+    （evals/training/judge/pairs.jsonl.gz）：在语料库和 evals/training/texts/ 上建立训练索引，用现有检索挖掘难负例。"""
+    from tqdm import tqdm
+
+    from assistant.ingest import IngestProgress
+    from assistant.training.judge_data import make_judge_pairs
+
+    bar = tqdm(total=0, desc="样本", unit="条", file=sys.stderr, disable=None)
+
+    def on_record(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    files = tqdm(total=0, desc="建立训练索引", unit="个", file=sys.stderr, disable=None)
+
+    def on_file(path: Path, index: int, total: int) -> None:
+        files.total = total
+        files.n = index
+        files.refresh()
+
+    stats = make_judge_pairs(get_settings(), ingest_progress=IngestProgress(on_file=on_file), progress=on_record)
+    files.close()
+    bar.close()
+    _print_json(stats)
+
+
+@train_app.command("judge")
+def train_judge(
+    epochs: Annotated[float, typer.Option(help="训练轮数。")] = 1.0,
+    limit: Annotated[int | None, typer.Option(help="只用前 N 个样本对（试运行）。")] = None,
+    output: Annotated[Path | None, typer.Option(help="模型输出目录；默认 assistant/models/judge。")] = None,
+    pairs: Annotated[Path | None, typer.Option(help="样本对文件；默认 evals/training/judge/pairs.jsonl.gz。")] = None,
+) -> None:
+    """从 m3e-small 微调相关性判断模型（交叉编码器），固定随机种子，权重以 fp16 保存。"""
+    from assistant.judge import BUNDLED_JUDGE
+    from assistant.training.judge_data import PAIRS_FILE
+    from assistant.training.judge_train import train_judge as run
+
+    report = run(pairs or PAIRS_FILE, output or BUNDLED_JUDGE, epochs=epochs, limit=limit)
+    _print_json(
+        {"output": str(report.output), "pairs": report.pairs, "seconds": round(report.seconds), **report.dev_metrics}
+    )
 
 
 @app.command("chroma-server")

@@ -12,6 +12,7 @@ from assistant.answering.chain import AnswerService
 from assistant.answering.followup import Turn
 from assistant.embeddings import LocalSentenceEmbeddings
 from assistant.ingest import IngestProgress, ingest_paths
+from assistant.judge import Judge
 from assistant.lookup import LookupResult
 from assistant.retrieve import AssistantRetriever, HybridSearcher, Mode
 from assistant.review.engine import ReviewEngine, ReviewResult
@@ -22,10 +23,17 @@ from assistant.types import Answer, Hit, IngestReport
 
 
 class Assistant:
-    def __init__(self, settings: Settings, embeddings: LocalSentenceEmbeddings | None = None) -> None:
-        """`embeddings` lets several assistants (e.g. tests on separate indexes) share one loaded model."""
+    def __init__(
+        self,
+        settings: Settings,
+        embeddings: LocalSentenceEmbeddings | None = None,
+        judge: Judge | None = None,
+    ) -> None:
+        """`embeddings` and `judge` let several assistants (e.g. tests on separate indexes) share
+        loaded models."""
         self.settings = settings
         self._embeddings = embeddings
+        self._judge = judge
         self._store: Store | None = None
         self._searcher: HybridSearcher | None = None
         self._answers: AnswerService | None = None
@@ -40,6 +48,16 @@ class Assistant:
             if self._embeddings is None:
                 self._embeddings = LocalSentenceEmbeddings(self.settings)
             return self._embeddings
+
+    @property
+    def judge(self) -> Judge | None:
+        """The trained relevance judge, or None when the `judge` setting is off."""
+        if not self.settings.judge:
+            return None
+        with self._lock:
+            if self._judge is None:
+                self._judge = Judge(self.settings.judge_path, threads=self.settings.torch_threads)
+            return self._judge
 
     @property
     def store(self) -> Store:
@@ -76,7 +94,7 @@ class Assistant:
     def searcher(self) -> HybridSearcher:
         with self._lock:
             if self._searcher is None:
-                self._searcher = HybridSearcher(self.settings, self.embeddings, self.store)
+                self._searcher = HybridSearcher(self.settings, self.embeddings, self.store, self.judge)
             return self._searcher
 
     def search(
@@ -99,7 +117,7 @@ class Assistant:
     def answers(self) -> AnswerService:
         with self._lock:
             if self._answers is None:
-                self._answers = AnswerService(self.settings, self.searcher)
+                self._answers = AnswerService(self.settings, self.searcher, self.judge)
             return self._answers
 
     def ask(
@@ -163,4 +181,6 @@ class Assistant:
     def warm_up(self) -> None:
         """Load the model and open the index now rather than on the first question."""
         self.embeddings.embed_query("预热")
+        if self.judge is not None:
+            self.judge.score("预热", ["预热"])
         self.searcher.snapshots.current()

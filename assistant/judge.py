@@ -11,8 +11,10 @@ rerank, the answer chain uses it to decide whether to answer, and the extractive
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,24 @@ MAX_TOKENS = 320  # question + source head + window, in BERT (character) tokens
 
 class JudgeNotFoundError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Decisions fitted for one trained judge (`eval calibrate-judge` writes them beside the weights)."""
+
+    gate: float = 0.5  # answer when the best retrieved passage scores at least this
+    rerank_prior: float = 0.3  # weight of the feature reranker's order next to the judge's probability
+    second_source: float = 0.5  # a further source is quoted only when its best sentence scores at least this
+    extra_sentence: float = 0.8  # a further sentence of a source: at least this share of the source's best
+
+    @classmethod
+    def load(cls, folder: Path) -> Calibration:
+        path = folder / "calibration.json"
+        if not path.is_file():
+            return cls()
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(**{k: float(v) for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 def source_head(title: str, article: str) -> str:
@@ -82,6 +102,7 @@ class Judge:
 
     def __init__(self, path: Path | None = None, batch_size: int = 16, threads: int = 0) -> None:
         self.path = resolve_judge_path(path)
+        self.calibration = Calibration.load(self.path)
         self.batch_size = batch_size
         self._threads = threads
         self._model: Any = None

@@ -111,6 +111,11 @@ def normalize_query(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def one_line_query(text: str) -> str:
+    """A question as retrieval and the judge read it: normalized, on one line."""
+    return normalize_query(text).replace("\n", " ")
+
+
 _MATCH_DROP = re.compile(r"[\s\W_]+", re.U)
 
 

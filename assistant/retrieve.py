@@ -16,7 +16,8 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from assistant.embeddings import LocalSentenceEmbeddings, VectorCache
-from assistant.normalize import match_key, normalize_query
+from assistant.judge import Judge
+from assistant.normalize import match_key, one_line_query
 from assistant.query_terms import expand_query, lay_terms
 from assistant.sentences import sentence_probe, split_sentences
 from assistant.settings import Settings
@@ -197,12 +198,19 @@ class CrossEncoderReranker(FeatureReranker):
 
 
 class HybridSearcher:
-    def __init__(self, settings: Settings, embeddings: LocalSentenceEmbeddings, store: Store) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embeddings: LocalSentenceEmbeddings,
+        store: Store,
+        judge: Judge | None = None,
+    ) -> None:
         self.settings = settings
         self.embeddings = embeddings
         self.vectors = VectorCache(embeddings)
         self.store = store
         self.snapshots = SnapshotCache(store)
+        self.judge = judge
         self._reranker: FeatureReranker | None = None
 
     @property
@@ -224,7 +232,7 @@ class HybridSearcher:
     ) -> tuple[str, Snapshot, list[Candidate]]:
         """Normalized query, the snapshot used, and the fused candidates (unranked by the reranker)."""
         snap = self.snapshots.current()
-        q = normalize_query(query).replace("\n", " ")
+        q = one_line_query(query)
         if not q:
             return q, snap, []
         depth = depth or self.settings.candidate_depth
@@ -283,12 +291,30 @@ class HybridSearcher:
                 c.score = c.rrf if mode == "hybrid" else (c.dense if mode == "dense" else c.bm25) or 0.0
         ranked = sorted(cands, key=lambda c: (-round(c.score, 9), c.chunk.chunk_id))
         ranked = _drop_near_duplicates(ranked, snap)
-        referenced = self._referenced_articles(q, snap, doc_ids, status)
+        if rerank and self.judge is not None and ranked:
+            ranked = self._judged(q, ranked)
+        referenced = self.referenced_articles(q, snap, doc_ids, status)
         top = ranked[0].score if ranked else 0.0
         hits = [Hit(c, top + 1.0) for c in referenced]
         seen = {c.chunk_id for c in referenced}
         hits += [Hit(c.chunk, c.score) for c in ranked if c.chunk.chunk_id not in seen]
         return _Ranking(q, snap, cands, hits, top, bool(referenced))
+
+    def _judged(self, q: str, ranked: list[Candidate]) -> list[Candidate]:
+        """The judge reorders the best fused candidates: its probability that a passage answers the
+        question, plus a small prior for the feature reranker's order (1 for its first, 0 for the
+        last judged). Candidates below the judged depth keep their order after them."""
+        assert self.judge is not None
+        head, tail = ranked[: self.settings.judge_depth], ranked[self.settings.judge_depth :]
+        prior = self.judge.calibration.rerank_prior
+        span = max(len(head) - 1, 1)
+        for i, (cand, p) in enumerate(zip(head, self.judge.passages(q, [c.chunk for c in head]), strict=True)):
+            cand.features["judge"] = p
+            cand.score = p + prior * (1 - i / span)
+        head.sort(key=lambda c: (-round(c.score, 9), c.chunk.chunk_id))
+        for i, cand in enumerate(tail, start=1):
+            cand.score = -i / 1000  # not judged: below every judged candidate, in the fused order
+        return head + tail
 
     def search_with_signals(
         self,
@@ -328,8 +354,8 @@ class HybridSearcher:
             (self.vectors.documents([sentence_probe(s) for s in sentences]) @ self.vectors.query(q)).max()
         )
 
-    def _referenced_articles(
-        self, q: str, snap: Snapshot, doc_ids: list[str] | None, status: str | None
+    def referenced_articles(
+        self, q: str, snap: Snapshot, doc_ids: list[str] | None = None, status: str | None = None
     ) -> list[Chunk]:
         """Chunks of the articles the question cites explicitly ("食品安全法第七十八条…")."""
         out: list[Chunk] = []

@@ -92,6 +92,22 @@ class Settings(BaseSettings):
         description="A local sentence-transformers CrossEncoder folder; when set it joins the reranker. None by default.",
     )
 
+    # --- judge -----------------------------------------------------------------------------------
+    judge: bool = Field(
+        default=True,
+        description="Use the trained relevance judge (a cross-encoder, assistant/models/judge) to rerank, to decide "
+        "whether to answer and to choose the quoted sentences. Off: the older feature-only reranker, logistic "
+        "refusal gate and vector sentence choice (kept for side-by-side evaluation).",
+    )
+    judge_path: Path | None = Field(
+        default=None,
+        description="A CrossEncoder folder to use as the judge instead of the bundled one (e.g. one retrained from "
+        "a base model you have licensed). None: assistant/models/judge.",
+    )
+    judge_depth: int = Field(
+        default=8, ge=1, le=50, description="Best fused candidates the judge reads and reorders for each question."
+    )
+
     # --- answers ---------------------------------------------------------------------------------
     generator: Literal["extractive", "openai", "local"] = Field(
         default="extractive",

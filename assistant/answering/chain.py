@@ -13,9 +13,10 @@ from assistant.answering.extractive import Draft, ExtractiveGenerator, source_la
 from assistant.answering.followup import Turn, rewrite_follow_up
 from assistant.answering.llm import ChatGenerator, GeneratorError, make_chat_model
 from assistant.answering.local_llm import local_chat_generator, local_server
-from assistant.answering.relevance import assess, lacks_asked_quantity
+from assistant.answering.relevance import assess, judged, lacks_asked_quantity
 from assistant.answering.verify import SupportContext, verify
-from assistant.normalize import match_key
+from assistant.judge import Judge
+from assistant.normalize import match_key, one_line_query
 from assistant.retrieve import HybridSearcher
 from assistant.sentences import split_sentences, strip_markers
 from assistant.settings import Settings
@@ -56,10 +57,11 @@ def _quote_for(chunk: Chunk, answer_sentences: list[str]) -> str:
 
 
 class AnswerService:
-    def __init__(self, settings: Settings, searcher: HybridSearcher) -> None:
+    def __init__(self, settings: Settings, searcher: HybridSearcher, judge: Judge | None = None) -> None:
         self.settings = settings
         self.searcher = searcher
-        self.extractive = ExtractiveGenerator(searcher.vectors)
+        self.judge = judge
+        self.extractive = ExtractiveGenerator(searcher.vectors, judge)
         self._chat: ChatGenerator | None = None
         self._local: tuple[str, ChatGenerator] | None = None
         self._lock = threading.Lock()
@@ -107,12 +109,21 @@ class AnswerService:
         return {**state, "question": question, "standalone": standalone, "notice": notice}
 
     def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
-        hits, signals = self.searcher.search_with_signals(
-            state["standalone"], k=self.settings.answer_k, doc_ids=state["doc_ids"], status=state["status"]
-        )
+        question, doc_ids, status = state["standalone"], state["doc_ids"], state["status"]
         snap = self.searcher.snapshots.current()
-        verdict = assess(state["standalone"], signals, [m.title for m in snap.documents.values()])
-        return {**state, "hits": hits, "verdict": verdict}
+        titles = [m.title for m in snap.documents.values()]
+        if self.judge is None:
+            hits, signals = self.searcher.search_with_signals(
+                question, k=self.settings.answer_k, doc_ids=doc_ids, status=status
+            )
+            return {**state, "hits": hits, "verdict": assess(question, signals, titles)}
+        hits = self.searcher.search(question, k=self.settings.answer_k, doc_ids=doc_ids, status=status)
+        # The searcher has just judged these passages: the judge's cache answers at no cost.
+        q = one_line_query(question)
+        best = max(self.judge.passages(q, [h.chunk for h in hits]), default=0.0)
+        cited = bool(self.searcher.referenced_articles(q, snap, doc_ids, status))
+        verdict = judged(question, best, self.judge.calibration.gate, cited, titles)
+        return {**state, "hits": hits, "verdict": verdict, "judge_best": best}
 
     def _generate(self, state: dict[str, Any]) -> dict[str, Any]:
         if not state["verdict"].answerable or not state["hits"]:

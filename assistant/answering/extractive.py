@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass
 
 from assistant.embeddings import VectorCache
-from assistant.normalize import match_key
+from assistant.judge import Judge
+from assistant.normalize import match_key, one_line_query
 from assistant.query_terms import expand_query
 from assistant.sentences import Sentence, sentence_probe, split_sentences
 from assistant.tokenize import content_terms
@@ -62,8 +63,11 @@ def source_label(chunk: Chunk) -> str:
 class ExtractiveGenerator:
     name = "extractive"
 
-    def __init__(self, vectors: VectorCache, max_sources: int = 3, max_sentences: int = 4) -> None:
+    def __init__(
+        self, vectors: VectorCache, judge: Judge | None = None, max_sources: int = 3, max_sentences: int = 4
+    ) -> None:
         self.vectors = vectors
+        self.judge = judge
         self.max_sources = max_sources
         self.max_sentences = max_sentences
         self.shortlist = 16
@@ -113,11 +117,12 @@ class ExtractiveGenerator:
         ]
         return sorted(scored, key=lambda x: -x[1])
 
-    def _with_context(self, chunk: Chunk, chosen: Sentence) -> list[Sentence]:
+    def _with_context(self, chunk: Chunk, chosen: Sentence, whole_if_short: bool = True) -> list[Sentence]:
         """The sentence, plus the lead-in of an enumerated item and an exception right after it.
-        A short article is quoted whole: its conditions and exceptions belong to every sentence."""
+        A short article is quoted whole (`whole_if_short`): its conditions and exceptions belong to
+        every sentence."""
         sentences = split_sentences(chunk.text, min_chars=2)
-        if len(chunk.text) <= self.whole_chunk_chars:
+        if whole_if_short and len(chunk.text) <= self.whole_chunk_chars:
             return [
                 s
                 for s in sentences
@@ -137,7 +142,41 @@ class ExtractiveGenerator:
             group.append(sentences[idx + 1])
         return sorted({s.start: s for s in group}.values(), key=lambda s: s.start)
 
+    def _select_judged(self, question: str, hits: list[Hit]) -> list[Selected]:
+        """The judge reads every sentence of the best hits. The sentence most likely to answer
+        opens the answer; a further source is quoted only when one of its sentences also answers
+        (`second_source`), and a further sentence of a source only when it scores close to that
+        source's best (`extra_sentence`): sentences that add nothing the question asked are left out."""
+        assert self.judge is not None
+        q = one_line_query(question)
+        calibration = self.judge.calibration
+        scored: list[tuple[float, int, Chunk, Sentence, list[tuple[float, Sentence]]]] = []
+        for rank, hit in enumerate(hits[: self.max_sources], start=1):
+            sentences = [
+                s for s in split_sentences(hit.chunk.text, min_chars=6) if not _repeats_title(hit.chunk, s)
+            ]
+            if not sentences:
+                continue
+            probs = self.judge.sentences(q, hit.chunk, [_ARTICLE_HEAD.sub("", s.text) for s in sentences])
+            ranked = sorted(zip(probs, sentences, strict=True), key=lambda x: (-x[0], x[1].start))
+            scored.append((ranked[0][0], rank, hit.chunk, ranked[0][1], ranked))
+        if not scored:
+            return []
+        scored.sort(key=lambda x: (-x[0], x[1]))
+        chosen: list[Selected] = []
+        for i, (best, rank, chunk, sentence, ranked) in enumerate(scored):
+            if i > 0 and best < calibration.second_source:
+                break
+            group = self._with_context(chunk, sentence, whole_if_short=False)
+            for prob, extra in ranked[1:]:
+                if prob >= calibration.extra_sentence * best and prob >= calibration.second_source:
+                    group += [s for s in self._with_context(chunk, extra, whole_if_short=False) if s not in group]
+            chosen.append(Selected(rank, chunk, sorted(set(group), key=lambda s: s.start), best))
+        return chosen
+
     def select(self, question: str, hits: list[Hit]) -> list[Selected]:
+        if self.judge is not None:
+            return self._select_judged(question, hits)
         cands = self._candidates(hits)
         if not cands:
             return []

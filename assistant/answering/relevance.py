@@ -100,16 +100,37 @@ def lacks_asked_quantity(question: str, quoted: list[str]) -> bool:
     return not any(wanted.search(b) for b in bodies)
 
 
+def _scope_refusal(question: str, titles: list[str]) -> Verdict | None:
+    subject = out_of_scope_subject(question, titles)
+    if not subject:
+        return None
+    return Verdict(
+        False,
+        f"文档库收录的是我国食品、保健食品监管的法律法规和文件，不涉及“{subject}”方面的规定。",
+        subject,
+    )
+
+
+def judged(question: str, best: float, gate: float, cited_article: bool, titles: list[str]) -> Verdict:
+    """Answer when the judge finds a retrieved passage that answers the question (`best`, its
+    probability, reaches the calibrated `gate`); a question citing an existing article is a look-up
+    and is always answered."""
+    if cited_article:
+        return Verdict(True)
+    scope_refusal = _scope_refusal(question, titles)
+    if scope_refusal is not None:
+        return scope_refusal
+    if best < gate:
+        return Verdict(False, "文档库中没有找到能回答这个问题的条文。", near_miss=best >= gate / 3)
+    return Verdict(True)
+
+
 def assess(question: str, signals: RelevanceSignals, titles: list[str]) -> Verdict:
     if signals.cited_article:
         return Verdict(True)
-    subject = out_of_scope_subject(question, titles)
-    if subject:
-        return Verdict(
-            False,
-            f"文档库收录的是我国食品、保健食品监管的法律法规和文件，不涉及“{subject}”方面的规定。",
-            subject,
-        )
+    scope_refusal = _scope_refusal(question, titles)
+    if scope_refusal is not None:
+        return scope_refusal
     probability, threshold = answerable_probability(signals), refusal_model()["threshold"]
     if probability < threshold:
         return Verdict(

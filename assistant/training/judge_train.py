@@ -1,0 +1,173 @@
+"""`python -m assistant train judge`: fine-tune the relevance judge (a cross-encoder) from m3e-small
+on the committed pairs in `evals/training/judge/pairs.jsonl.gz`, with sentence-transformers' own
+CrossEncoderTrainer, and save it in fp16 where the assistant loads it (`assistant/models/judge`)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.embeddings import resolve_model_path
+from assistant.judge import BUNDLED_JUDGE, MAX_TOKENS
+from assistant.training.judge_data import PAIRS_FILE, SEED
+
+
+def length_bucketed_batches(lengths: list[int], batch_size: int, seed: int, epoch: int = 0) -> list[list[int]]:
+    """Batches of pairs of similar length in a seeded random order: a sentence pair padded to a
+    window's length would cost as much as the window (training time is mostly padding otherwise)."""
+    rng = random.Random(seed + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    pool = batch_size * 64
+    batches: list[list[int]] = []
+    for start in range(0, len(order), pool):
+        group = sorted(order[start : start + pool], key=lambda i: lengths[i])
+        batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def _length_bucket_sampler() -> type:
+    from sentence_transformers.base.sampler import DefaultBatchSampler
+
+    class LengthBucketBatchSampler(DefaultBatchSampler):
+        def __init__(self, dataset: Any, batch_size: int, drop_last: bool, *args: Any, **kwargs: Any) -> None:
+            super().__init__(dataset, batch_size, drop_last, *args, **kwargs)
+            self.lengths = [len(q) + len(t) for q, t in zip(dataset["question"], dataset["text"], strict=True)]
+            self.epoch = 0
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = epoch
+
+        def __iter__(self) -> Any:
+            yield from length_bucketed_batches(self.lengths, self.batch_size, self.seed, self.epoch)
+
+        def __len__(self) -> int:
+            return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
+    return LengthBucketBatchSampler
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    output: Path
+    pairs: int
+    seconds: float
+    dev_metrics: dict[str, float]
+
+
+def load_pairs(path: Path = PAIRS_FILE) -> list[dict[str, Any]]:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def train_judge(
+    pairs_file: Path = PAIRS_FILE,
+    output: Path = BUNDLED_JUDGE,
+    base_model: str = "m3e-small",
+    epochs: float = 1.0,
+    batch_size: int = 16,
+    learning_rate: float = 5e-5,
+    limit: int | None = None,
+    seed: int = SEED,
+) -> TrainReport:
+    """Train, evaluate on the pairs' `dev` split, save fp16 weights to `output` (replacing it)."""
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import CrossEncoder
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.evaluation import CrossEncoderClassificationEvaluator
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+    from transformers import set_seed
+
+    started = time.monotonic()
+    set_seed(seed)
+    torch.manual_seed(seed)
+    rows = load_pairs(pairs_file)
+    train_rows = [r for r in rows if r.get("split") != "dev"]
+    dev_rows = [r for r in rows if r.get("split") == "dev"]
+    random.Random(seed).shuffle(train_rows)
+    if limit:
+        train_rows, dev_rows = train_rows[:limit], dev_rows[: max(20, limit // 10)]
+
+    model = CrossEncoder(
+        str(resolve_model_path(base_model)),
+        num_labels=1,
+        max_length=MAX_TOKENS,
+        device="cpu",
+        local_files_only=True,
+    )
+    train_ds = Dataset.from_dict(
+        {
+            "question": [r["question"] for r in train_rows],
+            "text": [r["text"] for r in train_rows],
+            "label": [float(r["label"]) for r in train_rows],
+        }
+    )
+    evaluator = CrossEncoderClassificationEvaluator(
+        sentence_pairs=[[r["question"], r["text"]] for r in dev_rows],
+        labels=[int(r["label"]) for r in dev_rows],
+        name="dev",
+        batch_size=32,
+        show_progress_bar=False,
+    )
+    work = output.parent / f".{output.name}-work"
+    args = CrossEncoderTrainingArguments(
+        output_dir=str(work),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch_size,
+        learning_rate=learning_rate,
+        warmup_steps=0.1,
+        weight_decay=0.01,
+        seed=seed,
+        data_seed=seed,
+        save_strategy="no",
+        eval_strategy="no",
+        logging_steps=50,
+        report_to="none",
+        use_cpu=True,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+        batch_sampler=_length_bucket_sampler(),
+    )
+    trainer = CrossEncoderTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        loss=BinaryCrossEntropyLoss(model),
+    )
+    trainer.train()
+    metrics = {k: float(v) for k, v in evaluator(model).items()} if dev_rows else {}
+
+    # Only the weights (fp16), config and tokenizer are kept: no checkpoints, no optimizer state.
+    model.model.half()
+    staging = output.parent / f".{output.name}-new"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(str(staging))
+    (staging / "training.json").write_text(
+        json.dumps(
+            {
+                "base_model": base_model,
+                "pairs": len(train_rows),
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "learning_rate": learning_rate,
+                "seed": seed,
+                "max_tokens": MAX_TOKENS,
+                "dev": metrics,
+            },
+            ensure_ascii=False,
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    shutil.rmtree(output, ignore_errors=True)
+    staging.rename(output)
+    shutil.rmtree(work, ignore_errors=True)
+    return TrainReport(output, len(train_rows), time.monotonic() - started, metrics)

@@ -1,0 +1,164 @@
+"""The relevance judge: its text windows, the shipped weights, the gate, determinism and training."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant.engine import Assistant
+from assistant.judge import BUNDLED_JUDGE, WINDOW_CHARS, Judge, passage_inputs, source_head, windows
+from assistant.settings import PROJECT_ROOT
+from assistant.training.judge_data import PAIRS_FILE
+from assistant.training.judge_train import length_bucketed_batches
+
+TWINS = Path(__file__).parent / "data" / "judge_twins.jsonl"
+
+
+def test_short_text_is_one_window() -> None:
+    assert windows("第一条 为了保证食品安全，制定本法。") == ["第一条 为了保证食品安全，制定本法。"]
+
+
+def test_long_text_splits_at_sentence_ends_within_the_limit() -> None:
+    text = "".join(f"第{i}句话说明一项具体的义务和条件，必须遵守。" for i in range(40))
+    parts = windows(text)
+    assert len(parts) > 1
+    assert "".join(parts) == text
+    assert all(len(p) <= WINDOW_CHARS for p in parts)
+    assert all(p.endswith("。") for p in parts)
+
+
+def test_every_window_is_headed_by_its_source() -> None:
+    inputs = passage_inputs("中华人民共和国食品安全法", "第七十八条", "保健食品的标签不得涉及疾病预防、治疗功能。")
+    assert inputs == ["《中华人民共和国食品安全法》第七十八条：保健食品的标签不得涉及疾病预防、治疗功能。"]
+    assert source_head("很长" * 30, "题注").endswith("》：")
+
+
+def test_length_buckets_cover_every_pair_once_and_repeat_with_the_seed() -> None:
+    lengths = [(i * 37) % 300 for i in range(1000)]
+    batches = length_bucketed_batches(lengths, 16, seed=7)
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    assert batches == length_bucketed_batches(lengths, 16, seed=7)
+    assert batches != length_bucketed_batches(lengths, 16, seed=7, epoch=1)
+    # Within a batch, lengths are close: padding stays small.
+    spread = [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches]
+    assert sorted(spread)[len(spread) // 2] < 30
+
+
+@pytest.fixture(scope="module")
+def judge() -> Judge:
+    return Judge()
+
+
+def test_shipped_judge_loads_offline_and_is_compact(judge: Judge) -> None:
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    assert judge.path == BUNDLED_JUDGE
+    weights = sum(p.stat().st_size for p in BUNDLED_JUDGE.glob("*.safetensors"))
+    assert 0 < weights <= 60 * 1024 * 1024
+    assert not list(BUNDLED_JUDGE.glob("checkpoint*")) and not list(BUNDLED_JUDGE.glob("optimizer*"))
+    assert 0.0 < judge.calibration.gate < 1.0
+
+
+def test_answering_passages_outrank_their_near_miss_twins(judge: Judge) -> None:
+    """Held-out examples written for this test (not from the training data): each passage answers
+    `question` and does not answer `near_miss`, although both use its words."""
+    rows = [json.loads(line) for line in TWINS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(rows) >= 8
+    wins = 0
+    for row in rows:
+        text = source_head(row["title"], row["article"]) + row["passage"]
+        answers, near_miss = judge.score(row["question"], [text])[0], judge.score(row["near_miss"], [text])[0]
+        wins += answers > near_miss
+    assert wins >= len(rows) - 1, f"{wins}/{len(rows)}"
+
+
+def test_scores_do_not_depend_on_what_was_scored_before(judge: Judge) -> None:
+    text = "《中华人民共和国广告法》第十八条：保健食品广告不得含有下列内容：（一）表示功效、安全性的断言或者保证；"
+    alone = Judge(judge.path).score("保健品广告能不能说保证有效", [text])
+    judge.score("别的问题", [text, text + "又一句。", "无关的文字"])
+    assert judge.score("保健品广告能不能说保证有效", [text, "另一段文字"])[0] == alone[0]
+
+
+@pytest.mark.slow
+def test_gate_refuses_a_tricky_question_and_answers_its_twin(corpus_assistant: Assistant) -> None:
+    rows = [json.loads(line) for line in TWINS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    gate_rows = [r for r in rows if r.get("library_twin")]
+    assert gate_rows
+    for row in gate_rows:
+        assert not corpus_assistant.ask(row["question"]).refused, row["question"]
+        assert corpus_assistant.ask(row["near_miss"]).refused, row["near_miss"]
+
+
+@pytest.mark.slow
+def test_a_cited_article_is_never_refused(corpus_assistant: Assistant) -> None:
+    answer = corpus_assistant.ask("食品安全法第七十八条规定了什么？")
+    assert not answer.refused
+    assert answer.citations[0].article == "第七十八条"
+
+
+@pytest.mark.slow
+def test_same_batch_same_output_in_separate_processes(corpus_assistant: Assistant, tmp_path: Path) -> None:
+    questions = [
+        "保健食品标签不得涉及什么内容",
+        "网上卖保健品要办什么证",
+        "保健品广告里能请医生代言吗",
+        "食品召回以后要向谁报告",
+        "上海保健食品质量提升行动的目标是什么",
+        "惩罚性赔偿怎么计算",
+        "个人所得税怎么交",
+    ]
+    batch = tmp_path / "q.jsonl"
+    batch.write_text(
+        "\n".join(json.dumps({"id": i, "question": q}, ensure_ascii=False) for i, q in enumerate(questions)),
+        encoding="utf-8",
+    )
+    env = {
+        **os.environ,
+        "ASSISTANT_INDEX_DIR": str(corpus_assistant.settings.index_dir),
+        "ASSISTANT_DATA_DIR": str(corpus_assistant.settings.data_dir),
+    }
+
+    def run(verb: str, order: list[str]) -> dict[int, str]:
+        batch.write_text("\n".join(order), encoding="utf-8")
+        out = subprocess.run(
+            [sys.executable, "-m", "assistant", verb, "--batch", str(batch), "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=PROJECT_ROOT,
+            timeout=600,
+            check=True,
+        ).stdout
+        return {json.loads(line)["id"]: line for line in out.splitlines() if line.strip()}
+
+    lines = batch.read_text(encoding="utf-8").splitlines()
+    for verb in ("search", "ask"):
+        first, second = run(verb, lines), run(verb, list(reversed(lines)))
+        assert first == second, verb
+
+
+@pytest.mark.slow
+def test_train_judge_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
+    with gzip.open(PAIRS_FILE, "rt", encoding="utf-8") as f:
+        rows = [json.loads(next(f)) for _ in range(64)]
+    tiny = tmp_path / "pairs.jsonl.gz"
+    with gzip.open(tiny, "wt", encoding="utf-8") as f:
+        for i, row in enumerate(rows):
+            f.write(json.dumps({**row, "split": "dev" if i % 8 == 0 else "train"}, ensure_ascii=False) + "\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "assistant", "train", "judge", "--pairs", str(tiny), "--output", str(tmp_path / "j")],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.splitlines()[-1])["pairs"] == 56
+    trained = Judge(tmp_path / "j")
+    assert len(trained.score("问题", ["文字", "另一段文字"])) == 2
+    assert not list((tmp_path / "j").glob("checkpoint*"))
