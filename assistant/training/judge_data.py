@@ -281,7 +281,8 @@ def write_pairs(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def default_golden_files() -> list[Path]:
-    return [GOLDEN_DIR / "retrieval.jsonl", GOLDEN_DIR / "answers_dev.jsonl", GOLDEN_DIR / "answers_holdout.jsonl"]
+    """Sets already measured: never the current blind set (`answers_holdout.jsonl`)."""
+    return [GOLDEN_DIR / "retrieval.jsonl", GOLDEN_DIR / "answers_dev.jsonl"]
 
 
 def make_judge_pairs(
