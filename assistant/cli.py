@@ -572,13 +572,16 @@ def train_judge(
     limit: Annotated[int | None, typer.Option(help="只用前 N 个样本对（试运行）。")] = None,
     output: Annotated[Path | None, typer.Option(help="模型输出目录；默认 assistant/models/judge。")] = None,
     pairs: Annotated[Path | None, typer.Option(help="样本对文件；默认 evals/training/judge/pairs.jsonl.gz。")] = None,
+    base: Annotated[
+        str, typer.Option(help="基础模型：内置名称 m3e-small，或一个本地 BERT 类中文模型目录（商用请用自有授权的模型）。")
+    ] = "m3e-small",
 ) -> None:
     """从 m3e-small 微调相关性判断模型（交叉编码器），固定随机种子，权重以 fp16 保存。"""
     from assistant.judge import BUNDLED_JUDGE
     from assistant.training.judge_data import PAIRS_FILE
     from assistant.training.judge_train import train_judge as run
 
-    report = run(pairs or PAIRS_FILE, output or BUNDLED_JUDGE, epochs=epochs, limit=limit)
+    report = run(pairs or PAIRS_FILE, output or BUNDLED_JUDGE, base_model=base, epochs=epochs, limit=limit)
     _print_json(
         {"output": str(report.output), "pairs": report.pairs, "seconds": round(report.seconds), **report.dev_metrics}
     )

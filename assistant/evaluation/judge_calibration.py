@@ -24,7 +24,7 @@ from assistant.retrieve import HybridSearcher
 from assistant.settings import Settings
 from assistant.training.judge_data import dev_questions
 
-PRIORS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+PRIORS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 1.5, 2.0, 3.0, 100.0)  # 100: the feature order alone
 
 
 def _rank(probs: list[float], prior: float) -> list[int]:
