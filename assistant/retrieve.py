@@ -295,7 +295,7 @@ class HybridSearcher:
             ranked = self._judged(q, ranked)
         referenced = self.referenced_articles(q, snap, doc_ids, status)
         top = ranked[0].score if ranked else 0.0
-        hits = [Hit(c, top + 1.0) for c in referenced]
+        hits = [Hit(c, top + 1.0, cited=True) for c in referenced]
         seen = {c.chunk_id for c in referenced}
         hits += [Hit(c.chunk, c.score) for c in ranked if c.chunk.chunk_id not in seen]
         return _Ranking(q, snap, cands, hits, top, bool(referenced))
@@ -315,6 +315,14 @@ class HybridSearcher:
         for i, cand in enumerate(tail, start=1):
             cand.score = -i / 1000  # not judged: below every judged candidate, in the fused order
         return head + tail
+
+    def vocabulary_share(self, query: str) -> float:
+        """IDF-weighted share of the question's words that occur somewhere in the library: a refusal
+        points at the nearest clauses only for a question asked in the library's own words."""
+        snap = self.snapshots.current()
+        terms = _question_terms(one_line_query(query), snap)
+        total = sum(t.weight for t in terms)
+        return sum(t.weight for t in terms if not t.absent) / total if total else 0.0
 
     def search_with_signals(
         self,

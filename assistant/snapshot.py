@@ -111,5 +111,9 @@ class SnapshotCache:
                 for c in chunks
             },
             vector_ids=[c.chunk_id for c in chunks],
-            vectors=np.asarray([v for _, v in pairs], dtype=np.float32).reshape(len(pairs), -1),
+            vectors=(
+                np.asarray([v for _, v in pairs], dtype=np.float32)
+                if pairs
+                else np.zeros((0, 0), dtype=np.float32)
+            ),
         )

@@ -136,6 +136,7 @@ class Chunk:
 class Hit:
     chunk: Chunk
     score: float
+    cited: bool = False  # an article the question names ("食品安全法第七十八条…"): always first
 
     def to_json(self) -> dict[str, Any]:
         c = self.chunk

@@ -122,7 +122,8 @@ class AnswerService:
         q = one_line_query(question)
         best = max(self.judge.passages(q, [h.chunk for h in hits]), default=0.0)
         cited = bool(self.searcher.referenced_articles(q, snap, doc_ids, status))
-        verdict = judged(question, best, self.judge.calibration.gate, cited, titles)
+        familiar = self.searcher.vocabulary_share(q)
+        verdict = judged(question, best, self.judge.calibration.gate, cited, titles, familiar)
         return {**state, "hits": hits, "verdict": verdict, "judge_best": best}
 
     def _generate(self, state: dict[str, Any]) -> dict[str, Any]:

@@ -162,7 +162,8 @@ class ExtractiveGenerator:
             scored.append((ranked[0][0], rank, hit.chunk, ranked[0][1], ranked))
         if not scored:
             return []
-        scored.sort(key=lambda x: (-x[0], x[1]))
+        # An article the question names stays first, whatever the judge thinks of its sentences.
+        scored.sort(key=lambda x: (not hits[x[1] - 1].cited, -x[0], x[1]))
         chosen: list[Selected] = []
         for i, (best, rank, chunk, sentence, ranked) in enumerate(scored):
             if i > 0 and best < calibration.second_source:

@@ -111,17 +111,20 @@ def _scope_refusal(question: str, titles: list[str]) -> Verdict | None:
     )
 
 
-def judged(question: str, best: float, gate: float, cited_article: bool, titles: list[str]) -> Verdict:
+def judged(
+    question: str, best: float, gate: float, cited_article: bool, titles: list[str], familiar: float
+) -> Verdict:
     """Answer when the judge finds a retrieved passage that answers the question (`best`, its
     probability, reaches the calibrated `gate`); a question citing an existing article is a look-up
-    and is always answered."""
+    and is always answered. A refused question in the library's own words (`familiar`: the share of
+    its words the library uses) came close: the nearest clauses are worth pointing at."""
     if cited_article:
         return Verdict(True)
     scope_refusal = _scope_refusal(question, titles)
     if scope_refusal is not None:
         return scope_refusal
     if best < gate:
-        return Verdict(False, "文档库中没有找到能回答这个问题的条文。", near_miss=best >= gate / 3)
+        return Verdict(False, "文档库中没有找到能回答这个问题的条文。", near_miss=familiar >= 0.5)
     return Verdict(True)
 
 
