@@ -24,6 +24,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 BUNDLED_MODELS = {"m3e-small": ("embedding", "m3e-small")}  # name → (import package, folder inside it)
 
 
+def prepare_torch(threads: int = 0) -> None:
+    """Silence transformers' progress bars and load reports; set torch's CPU threads if configured."""
+    import torch
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    if threads:
+        torch.set_num_threads(threads)
+
+
 class ModelNotFoundError(RuntimeError):
     pass
 
@@ -70,15 +81,9 @@ class LocalSentenceEmbeddings(Embeddings):
             return self._model
 
     def _load(self) -> Any:
-        import torch
-        import transformers
         from sentence_transformers import SentenceTransformer, models  # type: ignore[attr-defined]
 
-        transformers.utils.logging.disable_progress_bar()
-        transformers.utils.logging.set_verbosity_error()
-
-        if self._torch_threads:
-            torch.set_num_threads(self._torch_threads)
+        prepare_torch(self._torch_threads)
         if (self.path / "modules.json").is_file():
             return SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
         # Plain transformers folders (m3e-small ships without modules.json): mean pooling, as m3e uses.

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant.embeddings import prepare_torch
 from assistant.sentences import split_sentences
 from assistant.types import Chunk
 
@@ -118,13 +119,9 @@ class Judge:
 
     def _load(self) -> Any:
         import torch
-        import transformers
         from sentence_transformers import CrossEncoder
 
-        transformers.utils.logging.disable_progress_bar()
-        transformers.utils.logging.set_verbosity_error()
-        if self._threads:
-            torch.set_num_threads(self._threads)
+        prepare_torch(self._threads)
         # Weights are stored in fp16 to stay small; CPU inference runs in fp32.
         model = CrossEncoder(
             str(self.path),

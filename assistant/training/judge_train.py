@@ -150,6 +150,15 @@ def train_judge(
     staging = output.parent / f".{output.name}-new"
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(str(staging))
+    # sentence-transformers' generated model card is replaced by what a reader of this folder needs.
+    (staging / "README.md").write_text(
+        f"# 相关性判断模型 (the assistant's judge)\n\nA cross-encoder fine-tuned from `{base_model}` by "
+        "`python -m assistant train judge` on `evals/training/judge/pairs.jsonl.gz` (see "
+        "`evals/training/SOURCES.md`); fp16 weights. Derived from m3e-small unless another base was given: "
+        "**non-commercial licence** (the M3E model card). Retrain from a base model you have licensed "
+        "for commercial use (README: \"The judge, and how to retrain it\").\n",
+        encoding="utf-8",
+    )
     (staging / "training.json").write_text(
         json.dumps(
             {
