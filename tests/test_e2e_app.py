@@ -201,7 +201,7 @@ def test_chat_cited_answer_followup_and_new_conversation(page: Page, app: Runnin
     citation.locator("summary").click()
     details = citation.locator('[data-testid="stExpanderDetails"]')
     expect(details).to_be_visible()
-    expect(details).to_contain_text("未经审查，不得发布")
+    expect(details).to_contain_text("应当在发布前由有关部门")
     expect(details).to_contain_text(re.compile(r"第\d+页"))
     expect(details).to_contain_text("现行有效")
     expect(details).to_contain_text("施行日期 2021-04-29")
@@ -246,7 +246,8 @@ def test_chat_out_of_scope_question_is_a_refusal(page: Page, app: RunningApp) ->
 def test_chat_near_miss_refusal_opens_the_nearest_article(page: Page, app: RunningApp) -> None:
     reply = first_reply(page, app, "保健食品广告审查机关收到申请后要在多少个工作日内作出审查决定？")
     refusal = reply.locator('[data-testid="stAlertContentInfo"]')
-    expect(refusal).to_contain_text("没有规定这个问题所问的具体数字", timeout=ANSWER_TIMEOUT)
+    # The judge finds no clause that answers (a figure the library does not give).
+    expect(refusal).to_contain_text("无法回答", timeout=ANSWER_TIMEOUT)
     pointer = reply.get_by_role("button", name=re.compile(r"查看 《中华人民共和国广告法》第.+条"))
     expect(pointer.first).to_be_visible()
     label = pointer.first.inner_text().removeprefix("查看 ").strip()
