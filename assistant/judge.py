@@ -12,7 +12,6 @@ rerank, the answer chain uses it to decide whether to answer, and the extractive
 from __future__ import annotations
 
 import json
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from assistant.embeddings import prepare_torch
+from assistant.embeddings import prepare_torch  # its import also sets the offline flags
 from assistant.sentences import split_sentences
 from assistant.types import Chunk
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BUNDLED_JUDGE = Path(__file__).resolve().parent / "models" / "judge"
 WINDOW_CHARS = 220  # the longest window of a passage the judge reads at once

@@ -293,7 +293,7 @@ class HybridSearcher:
         ranked = _drop_near_duplicates(ranked, snap)
         if rerank and self.judge is not None and ranked:
             ranked = self._judged(q, ranked)
-        referenced = self.referenced_articles(q, snap, doc_ids, status)
+        referenced = self._referenced_articles(q, snap, doc_ids, status)
         top = ranked[0].score if ranked else 0.0
         hits = [Hit(c, top + 1.0, cited=True) for c in referenced]
         seen = {c.chunk_id for c in referenced}
@@ -362,8 +362,8 @@ class HybridSearcher:
             (self.vectors.documents([sentence_probe(s) for s in sentences]) @ self.vectors.query(q)).max()
         )
 
-    def referenced_articles(
-        self, q: str, snap: Snapshot, doc_ids: list[str] | None = None, status: str | None = None
+    def _referenced_articles(
+        self, q: str, snap: Snapshot, doc_ids: list[str] | None, status: str | None
     ) -> list[Chunk]:
         """Chunks of the articles the question cites explicitly ("食品安全法第七十八条…")."""
         out: list[Chunk] = []

@@ -440,14 +440,15 @@ class Store:
     def all_chunks(self) -> list[Chunk]:
         return [c for c, _ in self.all_chunks_with_vectors(vectors=False)]
 
-    def all_chunks_with_vectors(self, vectors: bool = True) -> list[tuple[Chunk, list[float] | None]]:
-        """Every chunk of a committed document (with its stored embedding), in document order."""
+    def all_chunks_with_vectors(self, vectors: bool = True) -> list[tuple[Chunk, Any]]:
+        """Every chunk of a committed document with its stored embedding (a vector as Chroma returns it,
+        or None), in document order."""
         committed = self.committed_ids()
         include: list[Any] = ["documents", "metadatas", "embeddings"] if vectors else ["documents", "metadatas"]
         res = self.collection.get(include=include)
         embeddings = res.get("embeddings") if vectors else None
         out = [
-            (Chunk.from_metadata(t or "", dict(m)), None if embeddings is None else list(embeddings[i]))
+            (Chunk.from_metadata(t or "", dict(m)), None if embeddings is None else embeddings[i])
             for i, (t, m) in enumerate(zip(res["documents"], res["metadatas"], strict=True))
             if m.get("doc_id") in committed
         ]

@@ -121,10 +121,10 @@ class AnswerService:
         # The searcher has just judged these passages: the judge's cache answers at no cost.
         q = one_line_query(question)
         best = max(self.judge.passages(q, [h.chunk for h in hits]), default=0.0)
-        cited = bool(self.searcher.referenced_articles(q, snap, doc_ids, status))
+        cited = any(h.cited for h in hits)
         familiar = self.searcher.vocabulary_share(q)
         verdict = judged(question, best, self.judge.calibration.gate, cited, titles, familiar)
-        return {**state, "hits": hits, "verdict": verdict, "judge_best": best}
+        return {**state, "hits": hits, "verdict": verdict}
 
     def _generate(self, state: dict[str, Any]) -> dict[str, Any]:
         if not state["verdict"].answerable or not state["hits"]:
