@@ -381,6 +381,15 @@ def eval_retrieval() -> None:
     _print_json(summary)
 
 
+@eval_app.command("embedder")
+def eval_embedder() -> None:
+    """嵌入模型对比：m3e-small 与本项目微调的 m3e-small-regs 在同一批未参与训练的问题上的召回率（按问题风格、文件类型），写入 evals/reports/embedder.md。"""
+    from assistant.evaluation.embedder_compare import run_embedder_compare
+    from assistant.evaluation.golden import REPORTS_DIR
+
+    _print_json(run_embedder_compare(get_settings(), REPORTS_DIR / "embedder.md"))
+
+
 @eval_app.command("fit-reranker")
 def eval_fit_reranker() -> None:
     """在黄金集的训练部分拟合重排序权重（写入 assistant/data/rerank_weights.json），并报告留出集上的 MRR。"""
@@ -457,6 +466,13 @@ def eval_answers(
             help="盲测留出集 evals/golden/answers_holdout.jsonl 与留出文档集（从不用于训练或校准）：无判断模型与有判断模型并排评测，报告写入 answers-holdout.md。",
         ),
     ] = False,
+    blind_set: Annotated[
+        Path | None, typer.Option(help="与 --holdout 一起：盲测集文件；默认 evals/golden/answers_holdout.jsonl。")
+    ] = None,
+    heldout_set: Annotated[
+        Path | None,
+        typer.Option(help="与 --holdout 一起：留出文档的问题集；默认 evals/golden/heldout_document.jsonl（文档在 heldout-documents/）。"),
+    ] = None,
     dev: Annotated[
         bool,
         typer.Option(
@@ -476,9 +492,9 @@ def eval_answers(
         _print_json(
             run_compare(
                 get_settings(),
-                GOLDEN_DIR / "answers_holdout.jsonl",
+                blind_set or GOLDEN_DIR / "answers_holdout.jsonl",
                 REPORTS_DIR / "answers-holdout.md",
-                GOLDEN_DIR / "heldout_document.jsonl",
+                heldout_set or GOLDEN_DIR / "heldout_document.jsonl",
                 heldout_docs,
             )
         )
@@ -537,14 +553,11 @@ train_app = typer.Typer(
 app.add_typer(train_app, name="train")
 
 
-@train_app.command("judge-data")
-def train_judge_data() -> None:
-    """由 evals/training/raw/ 的标注数据和黄金集生成相关性判断模型的训练样本对
-    （evals/training/judge/pairs.jsonl.gz）：在语料库和 evals/training/texts/ 上建立训练索引，用现有检索挖掘难负例。"""
+def _training_data(make: Any) -> None:
+    """Run a training-data builder with two progress bars: the training index, then the samples."""
     from tqdm import tqdm
 
     from assistant.ingest import IngestProgress
-    from assistant.training.judge_data import make_judge_pairs
 
     bar = tqdm(total=0, desc="样本", unit="条", file=sys.stderr, disable=None)
 
@@ -560,10 +573,52 @@ def train_judge_data() -> None:
         files.n = index
         files.refresh()
 
-    stats = make_judge_pairs(get_settings(), ingest_progress=IngestProgress(on_file=on_file), progress=on_record)
+    stats = make(get_settings(), ingest_progress=IngestProgress(on_file=on_file), progress=on_record)
     files.close()
     bar.close()
     _print_json(stats)
+
+
+@train_app.command("judge-data")
+def train_judge_data() -> None:
+    """由 evals/training/raw/ 的标注数据和黄金集生成相关性判断模型的训练样本对
+    （evals/training/judge/pairs.jsonl.gz）：在语料库和 evals/training/texts/ 上建立训练索引，用现有检索挖掘难负例。"""
+    from assistant.training.judge_data import make_judge_pairs
+
+    _training_data(make_judge_pairs)
+
+
+@train_app.command("embedder-data")
+def train_embedder_data() -> None:
+    """由同一批标注数据生成嵌入模型的训练三元组（问题、答案所在条文、第一阶段检索的难负例），
+    写入 evals/training/embedder/triplets.jsonl.gz。"""
+    from assistant.training.embedder_data import make_embedder_triplets
+
+    _training_data(make_embedder_triplets)
+
+
+@train_app.command("embedder")
+def train_embedder(
+    epochs: Annotated[float, typer.Option(help="训练轮数。")] = 1.0,
+    limit: Annotated[int | None, typer.Option(help="只用前 N 个三元组（试运行）。")] = None,
+    output: Annotated[Path | None, typer.Option(help="模型输出目录；默认 assistant/models/embedder。")] = None,
+    triplets: Annotated[
+        Path | None, typer.Option(help="三元组文件；默认 evals/training/embedder/triplets.jsonl.gz。")
+    ] = None,
+    base: Annotated[
+        str, typer.Option(help="基础模型：内置名称 m3e-small，或一个本地中文嵌入模型目录（商用请用自有授权的模型）。")
+    ] = "m3e-small",
+) -> None:
+    """从 m3e-small 微调检索用的嵌入模型（MultipleNegativesRankingLoss），固定随机种子，权重以 fp16 保存。
+    换用新模型后请运行 `ingest --rebuild`。"""
+    from assistant.embeddings import TRAINED_EMBEDDER
+    from assistant.training.embedder_data import TRIPLETS_FILE
+    from assistant.training.embedder_train import train_embedder as run
+
+    report = run(triplets or TRIPLETS_FILE, output or TRAINED_EMBEDDER, base_model=base, epochs=epochs, limit=limit)
+    _print_json(
+        {"output": str(report.output), "triplets": report.triplets, "seconds": round(report.seconds), **report.dev_metrics}
+    )
 
 
 @train_app.command("judge")

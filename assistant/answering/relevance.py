@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from assistant.answering.quantities import asks_quantity, states_asked_quantity
 from assistant.retrieve import RelevanceSignals
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -65,39 +65,10 @@ def out_of_scope_subject(question: str, titles: list[str]) -> str:
     return ""
 
 
-_ASKS_QUANTITY = re.compile(r"多少|几[年天日次倍岁批周月名人]|几个(?:月|工作日|人)|多久|多长时间|哪天|哪一天")
-_NUMERAL = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万]+)"
-# The figure a question asks for must come in its unit: "几年" is not answered by "十万元".
-_ASKED_UNIT = [
-    (re.compile(r"几年|多少年"), re.compile(_NUMERAL + r"\s*年")),
-    (re.compile(r"几个?月|多少个月"), re.compile(_NUMERAL + r"\s*个?月")),
-    (re.compile(r"几天|多少天|几日|多少日|工作日"), re.compile(_NUMERAL + r"\s*(?:个工作日|日|天)")),
-    # A fine is stated in yuan or as a multiple (of the goods' value, of the advertising fee).
-    (
-        re.compile(r"多少钱|多少费|费用|多少元|罚多少|罚款|多少万|收费|审评费"),
-        re.compile(_NUMERAL + r"\s*(?:万?元|倍)"),
-    ),
-    (re.compile(r"多少倍|几倍"), re.compile(_NUMERAL + r"\s*倍")),
-    (re.compile(r"多少分|几分"), re.compile(_NUMERAL + r"\s*分")),
-    (re.compile(r"多少例|几例"), re.compile(_NUMERAL + r"\s*例")),
-    (re.compile(r"多少家|几家"), re.compile(_NUMERAL + r"\s*家")),
-    (re.compile(r"率|比例|占比|百分之几"), re.compile(_NUMERAL + r"\s*%|百分之|[一二三四五六七八九]成")),
-]
-_ANY_QUANTITY = re.compile(
-    _NUMERAL + r"\s*(?:倍|日|天|个工作日|年|个月|月|万?元|次|批|周|岁|%|名|人|家)"
-    r"|\d|每年|每月|每日|每天|每周|每季度|立即|当日|当天|及时"
-)
-
-
 def lacks_asked_quantity(question: str, quoted: list[str]) -> bool:
     """The question asks for a figure (an amount, a period, a count) and no quoted clause states one
     in the unit asked for: the documents do not give it, and the nearest clause without it is no answer."""
-    if not _ASKS_QUANTITY.search(question):
-        return False
-    wanted = next((unit for asks, unit in _ASKED_UNIT if asks.search(question)), _ANY_QUANTITY)
-    # Document titles ("（2022—2024年）") in the frame state nothing.
-    bodies = [re.sub(r"《[^》]*》", "", q) for q in quoted]
-    return not any(wanted.search(b) for b in bodies)
+    return asks_quantity(question) and not any(states_asked_quantity(question, q) for q in quoted)
 
 
 def _scope_refusal(question: str, titles: list[str]) -> Verdict | None:

@@ -69,8 +69,11 @@ class ConfigResult:
 
 
 def eval_settings(settings: Settings) -> Settings:
-    """The evaluation index lives beside the user's, so evaluating never touches it."""
-    return settings.model_copy(update={"index_dir": settings.index_dir.parent / "eval"})
+    """The evaluation index lives beside the user's, so evaluating never touches it; one per
+    embedding model, so switching models never meets an index built by another."""
+    model = settings.embedding_model
+    name = model if model.replace("-", "").isalnum() else hashlib.sha1(model.encode()).hexdigest()[:10]
+    return settings.model_copy(update={"index_dir": settings.index_dir.parent / f"eval-{name}"})
 
 
 # --- the typical-RAG baseline -------------------------------------------------------------------

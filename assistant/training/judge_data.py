@@ -295,7 +295,10 @@ def make_judge_pairs(
     the pairs and write them to `output`. Returns counts."""
     from assistant.engine import Assistant
 
-    assistant = Assistant(settings.model_copy(update={"index_dir": settings.data_dir / "training-index"}))
+    # The base embedding model mines the negatives, whatever model the assistant is set to use.
+    assistant = Assistant(
+        settings.model_copy(update={"index_dir": settings.data_dir / "training-index", "embedding_model": "m3e-small"})
+    )
     try:
         report = assistant.ingest([settings.corpus_dir, TEXTS_DIR], ingest_progress)
         if report.failed:

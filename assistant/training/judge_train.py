@@ -16,6 +16,7 @@ from typing import Any
 from assistant.embeddings import resolve_model_path
 from assistant.judge import BUNDLED_JUDGE, MAX_TOKENS
 from assistant.training.judge_data import PAIRS_FILE, SEED
+from assistant.training.publish import publish_model
 
 
 def length_bucketed_batches(lengths: list[int], batch_size: int, seed: int, epoch: int = 0) -> list[list[int]]:
@@ -147,36 +148,24 @@ def train_judge(
 
     # Only the weights (fp16), config and tokenizer are kept: no checkpoints, no optimizer state.
     model.model.half()
-    staging = output.parent / f".{output.name}-new"
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(str(staging))
-    # sentence-transformers' generated model card is replaced by what a reader of this folder needs.
-    (staging / "README.md").write_text(
+    publish_model(
+        lambda path: model.save_pretrained(str(path)),
+        output,
         f"# 相关性判断模型 (the assistant's judge)\n\nA cross-encoder fine-tuned from `{base_model}` by "
         "`python -m assistant train judge` on `evals/training/judge/pairs.jsonl.gz` (see "
         "`evals/training/SOURCES.md`); fp16 weights. Derived from m3e-small unless another base was given: "
         "**non-commercial licence** (the M3E model card). Retrain from a base model you have licensed "
         "for commercial use (README: \"The judge, and how to retrain it\").\n",
-        encoding="utf-8",
+        {
+            "base_model": base_model,
+            "pairs": len(train_rows),
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "seed": seed,
+            "max_tokens": MAX_TOKENS,
+            "dev": metrics,
+        },
     )
-    (staging / "training.json").write_text(
-        json.dumps(
-            {
-                "base_model": base_model,
-                "pairs": len(train_rows),
-                "epochs": epochs,
-                "batch_size": batch_size,
-                "learning_rate": learning_rate,
-                "seed": seed,
-                "max_tokens": MAX_TOKENS,
-                "dev": metrics,
-            },
-            ensure_ascii=False,
-            indent=2,
-        ),
-        encoding="utf-8",
-    )
-    shutil.rmtree(output, ignore_errors=True)
-    staging.rename(output)
     shutil.rmtree(work, ignore_errors=True)
     return TrainReport(output, len(train_rows), time.monotonic() - started, metrics)

@@ -1,0 +1,39 @@
+"""Questions that ask for a figure (an amount, a period, a count), and whether a text states one in
+the unit asked for: "几年" is not answered by "十万元"."""
+
+from __future__ import annotations
+
+import re
+
+_ASKS_QUANTITY = re.compile(r"多少|几[年天日次倍岁批周月名人]|几个(?:月|工作日|人)|多久|多长时间|哪天|哪一天")
+_NUMERAL = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万]+)"
+_ASKED_UNIT = [
+    (re.compile(r"几年|多少年"), re.compile(_NUMERAL + r"\s*年")),
+    (re.compile(r"几个?月|多少个月"), re.compile(_NUMERAL + r"\s*个?月")),
+    (re.compile(r"几天|多少天|几日|多少日|工作日"), re.compile(_NUMERAL + r"\s*(?:个工作日|日|天)")),
+    # A fine is stated in yuan or as a multiple (of the goods' value, of the advertising fee).
+    (
+        re.compile(r"多少钱|多少费|费用|多少元|罚多少|罚款|多少万|收费|审评费"),
+        re.compile(_NUMERAL + r"\s*(?:万?元|倍)"),
+    ),
+    (re.compile(r"多少倍|几倍"), re.compile(_NUMERAL + r"\s*倍")),
+    (re.compile(r"多少分|几分"), re.compile(_NUMERAL + r"\s*分")),
+    (re.compile(r"多少例|几例"), re.compile(_NUMERAL + r"\s*例")),
+    (re.compile(r"多少家|几家"), re.compile(_NUMERAL + r"\s*家")),
+    (re.compile(r"率|比例|占比|百分之几"), re.compile(_NUMERAL + r"\s*%|百分之|[一二三四五六七八九]成")),
+]
+_ANY_QUANTITY = re.compile(
+    _NUMERAL + r"\s*(?:倍|日|天|个工作日|年|个月|月|万?元|次|批|周|岁|%|名|人|家)"
+    r"|\d|每年|每月|每日|每天|每周|每季度|立即|当日|当天|及时"
+)
+
+
+def asks_quantity(question: str) -> bool:
+    return bool(_ASKS_QUANTITY.search(question))
+
+
+def states_asked_quantity(question: str, text: str) -> bool:
+    """`text` states a figure in the unit `question` asks for (any figure when no unit is named).
+    Document titles ("（2022—2024年）") state nothing."""
+    wanted = next((unit for asks, unit in _ASKED_UNIT if asks.search(question)), _ANY_QUANTITY)
+    return bool(wanted.search(re.sub(r"《[^》]*》", "", text)))
