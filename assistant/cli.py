@@ -62,7 +62,10 @@ def ingest(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="以 JSON 输出结果摘要（供脚本使用）。")] = False,
     rebuild: Annotated[
-        bool, typer.Option("--rebuild", help="先清空索引再重新建立（更换嵌入模型后需要）。")
+        bool,
+        typer.Option(
+            "--rebuild", help="先清空索引再重新建立（更换嵌入模型后需要）；不写路径时重新索引 corpus/ 和索引中原有的全部文档。"
+        ),
     ] = False,
 ) -> None:
     """索引文档：读取 PDF/TXT/Markdown/DOCX，清洗、按条文切分、向量化后写入索引。
@@ -74,8 +77,10 @@ def ingest(
     from assistant.ingest import IngestProgress
 
     assistant = _assistant()
+    targets = list(paths) if paths else None
     if rebuild:
-        assistant.rebuild_index()
+        previous = assistant.rebuild_index()
+        targets = targets or previous  # without paths: the corpus and every document the index held
     files_bar = tqdm(total=0, desc="文件", unit="个", file=sys.stderr, disable=None, position=0)
     embed_bar = tqdm(
         total=0, desc="向量化", unit="段", file=sys.stderr, disable=None, position=1, leave=False
@@ -91,7 +96,7 @@ def ingest(
         embed_bar.reset(total=n)
 
     progress = IngestProgress(on_file=on_file, on_embedded=embed_bar.update, on_chunks=on_chunks)
-    report = assistant.ingest(list(paths) if paths else None, progress)
+    report = assistant.ingest(targets, progress)
     files_bar.n = files_bar.total
     files_bar.close()
     embed_bar.close()

@@ -73,11 +73,21 @@ class Assistant:
             paths or [self.settings.corpus_dir], self.settings, self.store, self.embeddings, progress
         )
 
-    def rebuild_index(self) -> None:
-        """Drop every chunk and document record, keeping the index location."""
-        for record in self.store.registry.documents(state=None):
-            self.store.delete_document(record.meta.doc_id)
-        self.store.registry.set_info("embedding_model", self.settings.embedding_model)
+    def rebuild_index(self) -> list[Path]:
+        """Drop every chunk and document record, keeping the index location; also an index built by
+        another embedding model. Returns what to index again: the corpus folder and every other
+        document the index held that still exists (uploaded documents survive a model change)."""
+        with self._lock:
+            if self._store is None:
+                self._store = Store(self.settings, self.settings.embedding_model, check_model=False)
+            store = self._store
+        records = store.registry.documents(state=None)
+        for record in records:
+            store.delete_document(record.meta.doc_id)
+        store.registry.set_info("embedding_model", self.settings.embedding_model)
+        corpus = self.settings.corpus_dir.resolve()
+        others = dict.fromkeys(Path(r.meta.source_path) for r in records)
+        return [self.settings.corpus_dir, *(p for p in others if p.is_file() and corpus not in p.resolve().parents)]
 
     def index_is_empty(self) -> bool:
         return not self.store.registry.documents()

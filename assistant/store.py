@@ -337,7 +337,8 @@ def make_chroma_client(settings: Settings) -> Any:
 class Store:
     """Chunks with their vectors in Chroma, documents in the registry; the two kept in step."""
 
-    def __init__(self, settings: Settings, embedding_model_id: str) -> None:
+    def __init__(self, settings: Settings, embedding_model_id: str, check_model: bool = True) -> None:
+        """`check_model=False` opens an index built by another embedding model, to rebuild it."""
         self.settings = settings
         self.client = make_chroma_client(settings)
         self.registry: Registry = (
@@ -345,7 +346,8 @@ class Store:
             if settings.chroma_mode == ChromaMode.http
             else SqliteRegistry(settings.index_dir / "registry.sqlite3")
         )
-        self._check_model(embedding_model_id)
+        if check_model:
+            self._check_model(embedding_model_id)
         self.collection = self.client.get_or_create_collection(
             settings.collection, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
         )

@@ -14,9 +14,12 @@ import numpy as np
 import pytest
 
 from assistant.embeddings import TRAINED_EMBEDDER, LocalSentenceEmbeddings, resolve_model_path
+from assistant.engine import Assistant
 from assistant.settings import PROJECT_ROOT, Settings
+from assistant.store import IndexMismatchError
 from assistant.training.embedder_data import TRIPLETS_FILE
 
+pytestmark = pytest.mark.slow  # loads the models
 TWINS = Path(__file__).parent / "data" / "judge_twins.jsonl"
 
 
@@ -50,7 +53,31 @@ def test_held_out_questions_find_their_passage_at_least_as_often_as_with_the_bas
     assert tuned >= len(rows) - 2, tuned
 
 
-@pytest.mark.slow
+def test_an_index_built_by_another_model_is_refused_then_rebuilt_with_all_its_documents(
+    tmp_path: Path, embeddings: LocalSentenceEmbeddings
+) -> None:
+    corpus, uploads = tmp_path / "corpus", tmp_path / "uploads"
+    corpus.mkdir()
+    uploads.mkdir()
+    (corpus / "a.md").write_text("# 测试规定\n\n第一条 保健食品的标签应当真实，不得涉及疾病预防、治疗功能。\n", encoding="utf-8")
+    upload = uploads / "b.md"
+    upload.write_text("# 上传的文件\n\n第一条 广告不得含有虚假或者引人误解的内容。\n", encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", data_dir=tmp_path / "data", corpus_dir=corpus)
+    old = Assistant(settings.model_copy(update={"embedding_model": "m3e-small"}))
+    assert not old.ingest([corpus, upload]).failed
+    old.close()
+
+    current = Assistant(settings, embeddings=embeddings)
+    with pytest.raises(IndexMismatchError, match="ingest --rebuild"):
+        current.index_is_empty()
+    targets = current.rebuild_index()
+    assert targets == [corpus, upload]
+    assert not current.ingest(targets).failed
+    assert len(current.documents()) == 2
+    assert current.search("广告虚假内容", k=1)[0].chunk.title == "上传的文件"
+    current.close()
+
+
 def test_train_embedder_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     with gzip.open(TRIPLETS_FILE, "rt", encoding="utf-8") as f:
         rows = [json.loads(next(f)) for _ in range(40)]

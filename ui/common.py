@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from assistant.engine import Assistant
 from assistant.ingest import IngestProgress
 from assistant.render import escape_markdown, page_label
 from assistant.settings import get_settings
+from assistant.store import IndexMismatchError
 
 STATUS_LABELS = {"有效": "现行有效", "已届满": "实施期已届满", "参考资料": "参考资料（非官方文本）", "": "状态未知"}
 
@@ -18,21 +20,36 @@ STATUS_LABELS = {"有效": "现行有效", "已届满": "实施期已届满", "�
 @st.cache_resource(show_spinner="正在加载模型和索引……")
 def get_assistant() -> Assistant:
     assistant = Assistant(get_settings())
-    assistant.warm_up()  # model and index loaded once per process, not per interaction
+    # Model and index loaded once per process, not per interaction; an index built by another
+    # embedding model is explained by ensure_index, which offers the rebuild.
+    with contextlib.suppress(IndexMismatchError):
+        assistant.warm_up()
     return assistant
 
 
 def ensure_index(assistant: Assistant) -> None:
-    """Build the index of the bundled corpus on first run, with a visible progress bar."""
-    if not assistant.index_is_empty():
-        return
-    st.info("首次运行：正在为内置法规文档建立索引（约一两分钟），之后会直接复用。")
+    """Build the index of the bundled corpus on first run, with a visible progress bar; an index
+    built by another embedding model (e.g. after an upgrade) is rebuilt on request."""
+    try:
+        empty = assistant.index_is_empty()
+    except IndexMismatchError as error:
+        st.warning(str(error))
+        if not st.button("用当前模型重建索引（原有文档全部重新索引）", type="primary"):
+            st.stop()
+        _build(assistant, assistant.rebuild_index(), "正在用当前模型重建索引……")
+        st.rerun()
+    if empty:
+        _build(assistant, [assistant.settings.corpus_dir], "首次运行：正在为内置法规文档建立索引（约一两分钟），之后会直接复用。")
+
+
+def _build(assistant: Assistant, paths: list[Path], message: str) -> None:
+    st.info(message)
     bar = st.progress(0.0, text="准备中……")
 
     def on_file(path: Path, index: int, total: int) -> None:
         bar.progress((index - 1) / max(total, 1), text=f"正在处理（{index}/{total}）：{path.name}")
 
-    report = assistant.ingest(progress=IngestProgress(on_file=on_file))
+    report = assistant.ingest(paths, progress=IngestProgress(on_file=on_file))
     bar.progress(1.0, text=f"索引完成：{len(report.added)} 个文档，{report.chunks} 个段落。")
     for failure in report.failed:
         st.warning(f"{Path(failure.path).name}：{failure.reason}")

@@ -2,8 +2,8 @@
 same chunks embedded by each, the same questions, recall by question style and document type.
 
 Question sets, none trained on: the training data's `dev` split (passage groups held out of
-training), the measured blind sets in `evals/golden/answers_holdout.jsonl`, and the questions about
-the held-out document (`heldout_document.jsonl`, a text no training data came from). Each model gets
+training), the blind sets in `evals/golden/answers_holdout.jsonl`, and the questions about the
+held-out documents (`heldout_document*.jsonl`, texts no training data came from). Each model gets
 its own index of the corpus plus the held-out document. Measured per question: the first stage's
 recall@5/@20 (dense + BM25 fused, no reranking), dense search alone, and the final ranking (the
 judge's rerank) MRR@5 and recall@5."""
@@ -40,6 +40,7 @@ def _question_sets(assistant: Assistant) -> dict[str, list[dict[str, Any]]]:
         "training dev split": dev_questions(bundled),
         "answers_holdout": load_set(GOLDEN_DIR / "answers_holdout.jsonl"),
         "held-out document": load_set(GOLDEN_DIR / "heldout_document.jsonl"),
+        "held-out document (round 3)": load_set(GOLDEN_DIR / "heldout_document_r3.jsonl"),
     }
 
 
