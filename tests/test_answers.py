@@ -451,6 +451,16 @@ def test_a_question_for_a_figure_needs_a_quoted_figure() -> None:
     assert not lacks_asked_quantity("检查最少要来几个人？", ["应当由2名以上监督检查人员参加。"])
     assert lacks_asked_quantity("抽检不合格率是多少？", ["抽检不合格的，应当在2日内报告。"])
     assert not lacks_asked_quantity("生产企业检查覆盖率要达到多少？", ["生产企业每年检查覆盖率100%。"])
+    # Doses, limits and seconds need their own units.
+    assert lacks_asked_quantity("人参每天最多吃多少克？", ["保健食品应当标明每日食用量。第3条适用。"])
+    assert not lacks_asked_quantity("辅酶Q10每天用量是多少毫克？", ["每日用量不超过50mg。"])
+    assert lacks_asked_quantity("铅的限量是多少mg/kg？", ["应当符合食品安全国家标准，自收到之日起7日内报告。"])
+    assert lacks_asked_quantity("提示字幕至少显示几秒？", ["广告应当显著标明“本品不能代替药物”，三日内改正。"])
+    assert not lacks_asked_quantity("召回要在几小时内启动？", ["一级召回应当在24小时内启动。"])
+    # A fine answers no fee question; an article number answers no "how long"; shares need a share.
+    assert lacks_asked_quantity("广告审查要交多少审查费？", ["处广告费用一倍以上三倍以下的罚款，处十万元以下的罚款。"])
+    assert lacks_asked_quantity("过多长时间就不能再起诉？", ["依照食品安全法第一百四十八条第二款规定起诉。"])
+    assert lacks_asked_quantity("赠品最多占售价的百分之几？", ["广告中对商品的价格有表示的，应当准确、清楚。"])
 
 
 def test_other_product_is_covered_when_an_indexed_title_names_it() -> None:

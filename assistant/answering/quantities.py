@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
-_ASKS_QUANTITY = re.compile(r"多少|几[年天日次倍岁批周月名人]|几个(?:月|工作日|人)|多久|多长时间|哪天|哪一天")
+_ASKS_QUANTITY = re.compile(
+    r"多少|几[年天日次倍岁批周月名人秒成]|几个?(?:月|工作日|人|小时)|多久|多长时间|哪天|哪一天|百分之几"
+)
 _NUMERAL = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万]+)"
 _ASKED_UNIT = [
     (re.compile(r"几年|多少年"), re.compile(_NUMERAL + r"\s*年")),
@@ -13,10 +15,19 @@ _ASKED_UNIT = [
     (re.compile(r"几天|多少天|几日|多少日|工作日"), re.compile(_NUMERAL + r"\s*(?:个工作日|日|天)")),
     # A fine is stated in yuan or as a multiple (of the goods' value, of the advertising fee).
     (
-        re.compile(r"多少钱|多少费|费用|多少元|罚多少|罚款|多少万|收费|审评费"),
+        re.compile(r"多少钱|多少[^，。？；]{0,4}费|费用|多少元|罚多少|罚款|多少万|收费|审评费|交多少|收多少"),
         re.compile(_NUMERAL + r"\s*(?:万?元|倍)"),
     ),
+    # "How long" is answered by a period or a frequency, not by an article number or a fine.
+    (
+        re.compile(r"多久|多长时间"),
+        re.compile(_NUMERAL + r"\s*(?:个工作日|日|天|年|个?月|周|个?小时)|每年|每月|每日|每天|每周|每季度|立即|当日|当天|及时"),
+    ),
     (re.compile(r"多少倍|几倍"), re.compile(_NUMERAL + r"\s*倍")),
+    # Doses, limits and durations come in their own units: "至少显示几秒" is not answered by "三日".
+    (re.compile(r"(?:多少|几)(?:毫克|mg|微克|μg|克|g)|mg/kg|毫克/千克|限量"), re.compile(_NUMERAL + r"\s*(?:毫克|mg|微克|μg|克|g)")),
+    (re.compile(r"几秒|多少秒"), re.compile(_NUMERAL + r"\s*秒")),
+    (re.compile(r"几个?小时|多少小时"), re.compile(_NUMERAL + r"\s*(?:个)?小时")),
     (re.compile(r"多少分|几分"), re.compile(_NUMERAL + r"\s*分")),
     (re.compile(r"多少例|几例"), re.compile(_NUMERAL + r"\s*例")),
     (re.compile(r"多少家|几家"), re.compile(_NUMERAL + r"\s*家")),
@@ -32,8 +43,14 @@ def asks_quantity(question: str) -> bool:
     return bool(_ASKS_QUANTITY.search(question))
 
 
+_ASKS_FEE = re.compile(r"费|收多少|交多少")
+
+
 def states_asked_quantity(question: str, text: str) -> bool:
     """`text` states a figure in the unit `question` asks for (any figure when no unit is named).
-    Document titles ("（2022—2024年）") state nothing."""
+    Document titles ("（2022—2024年）") state nothing, and a fine is no answer to a fee."""
     wanted = next((unit for asks, unit in _ASKED_UNIT if asks.search(question)), _ANY_QUANTITY)
-    return bool(wanted.search(re.sub(r"《[^》]*》", "", text)))
+    body = re.sub(r"《[^》]*》", "", text)
+    if _ASKS_FEE.search(question) and "罚" not in question:
+        body = "；".join(c for c in re.split(r"[；。]", body) if "罚" not in c)
+    return bool(wanted.search(body))
