@@ -113,6 +113,8 @@ class ExtractiveGenerator:
         self.figure_share = 0.3
         # The judge reads the sentences of a passage's windows scoring at least this share of its best.
         self.window_floor = 0.5
+        # A clause split at "；" is quoted with the rest of its sentence (the condition and its
+        # consequence belong together: "…进行审查；未经审查，不得发布。").
         self.whole_sentence = True
 
     def _candidates(self, hits: list[Hit]) -> list[tuple[int, Chunk, Sentence]]:
