@@ -15,7 +15,7 @@ from pathlib import Path
 from assistant.embeddings import TRAINED_EMBEDDER, load_sentence_transformer, resolve_model_path
 from assistant.training.embedder_data import BASE_MODEL, TRIPLETS_FILE, load_triplets
 from assistant.training.judge_data import SEED
-from assistant.training.publish import publish_model
+from assistant.training.publish import publish_model, training_arguments
 
 MAX_TOKENS = 128  # training length: 2.7× faster than 256 on 2 cores; a chunk's head names its topic
 
@@ -71,21 +71,8 @@ def train_embedder(
     )
     work = output.parent / f".{output.name}-work"
     args = SentenceTransformerTrainingArguments(
-        output_dir=str(work),
-        num_train_epochs=epochs,
-        per_device_train_batch_size=batch_size,
-        learning_rate=learning_rate,
-        warmup_steps=0.1,
-        weight_decay=0.01,
-        seed=seed,
-        data_seed=seed,
-        save_strategy="no",
-        eval_strategy="no",
+        **training_arguments(work, epochs, batch_size, learning_rate, seed),
         logging_steps=20,
-        report_to="none",
-        use_cpu=True,
-        dataloader_num_workers=0,
-        disable_tqdm=False,
         batch_sampler=BatchSamplers.NO_DUPLICATES,  # the same passage twice in a batch is a false negative
     )
     trainer = SentenceTransformerTrainer(

@@ -16,7 +16,7 @@ from typing import Any
 from assistant.embeddings import resolve_model_path
 from assistant.judge import BUNDLED_JUDGE, MAX_TOKENS
 from assistant.training.judge_data import PAIRS_FILE, SEED
-from assistant.training.publish import publish_model
+from assistant.training.publish import publish_model, training_arguments
 
 
 def length_bucketed_batches(lengths: list[int], batch_size: int, seed: int, epoch: int = 0) -> list[list[int]]:
@@ -120,21 +120,8 @@ def train_judge(
     )
     work = output.parent / f".{output.name}-work"
     args = CrossEncoderTrainingArguments(
-        output_dir=str(work),
-        num_train_epochs=epochs,
-        per_device_train_batch_size=batch_size,
-        learning_rate=learning_rate,
-        warmup_steps=0.1,
-        weight_decay=0.01,
-        seed=seed,
-        data_seed=seed,
-        save_strategy="no",
-        eval_strategy="no",
+        **training_arguments(work, epochs, batch_size, learning_rate, seed),
         logging_steps=50,
-        report_to="none",
-        use_cpu=True,
-        dataloader_num_workers=0,
-        disable_tqdm=False,
         batch_sampler=_length_bucket_sampler(),
     )
     trainer = CrossEncoderTrainer(

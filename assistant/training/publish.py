@@ -1,4 +1,4 @@
-"""Writing a trained model where the assistant loads it: weights, a short README and the training
+"""Training arguments both trainers share, and writing a trained model where the assistant loads it: weights, a short README and the training
 record, staged beside the target and swapped in only when complete (no checkpoints, no optimizer
 state)."""
 
@@ -9,6 +9,26 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+
+def training_arguments(work: Path, epochs: float, batch_size: int, learning_rate: float, seed: int) -> dict[str, Any]:
+    """What both trainers share: seeded, CPU only, no checkpoints or evaluation during training."""
+    return {
+        "output_dir": str(work),
+        "num_train_epochs": epochs,
+        "per_device_train_batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "warmup_steps": 0.1,
+        "weight_decay": 0.01,
+        "seed": seed,
+        "data_seed": seed,
+        "save_strategy": "no",
+        "eval_strategy": "no",
+        "report_to": "none",
+        "use_cpu": True,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": False,
+    }
 
 
 def publish_model(save: Callable[[Path], None], output: Path, readme: str, training: dict[str, Any]) -> None:
