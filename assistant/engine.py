@@ -56,7 +56,12 @@ class Assistant:
             return None
         with self._lock:
             if self._judge is None:
-                self._judge = Judge(self.settings.judge_path, threads=self.settings.torch_threads)
+                self._judge = Judge(
+                    self.settings.judge_path,
+                    backend=self.settings.judge_backend,
+                    cache_dir=self.settings.model_cache_dir,
+                    threads=self.settings.torch_threads,
+                )
             return self._judge
 
     @property

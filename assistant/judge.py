@@ -15,12 +15,14 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import numpy as np
 
 from assistant.embeddings import prepare_torch  # its import also sets the offline flags
+from assistant.onnx_models import OnnxCrossEncoder
 from assistant.sentences import split_sentences
+from assistant.settings import MODEL_CACHE
 from assistant.types import Chunk
 
 BUNDLED_JUDGE = Path(__file__).resolve().parent / "models" / "judge"
@@ -93,41 +95,70 @@ def resolve_judge_path(path: Path | None) -> Path:
     return folder
 
 
-class Judge:
-    """The trained cross-encoder behind `score(question, texts) -> probabilities`."""
+class TorchCrossEncoder:
+    """Logits of the cross-encoder in plain PyTorch (fp32; the weights are stored in fp16)."""
 
-    def __init__(self, path: Path | None = None, batch_size: int = 16, threads: int = 0) -> None:
-        self.path = resolve_judge_path(path)
-        self.calibration = Calibration.load(self.path)
-        self.batch_size = batch_size
-        self._threads = threads
-        self._model: Any = None
-        self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], float] = {}
-
-    @property
-    def model(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                self._model = self._load()
-            return self._model
-
-    def _load(self) -> Any:
+    def __init__(self, folder: Path, batch_size: int, threads: int = 0) -> None:
         import torch
         from sentence_transformers import CrossEncoder
 
-        prepare_torch(self._threads)
-        # Weights are stored in fp16 to stay small; CPU inference runs in fp32.
-        model = CrossEncoder(
-            str(self.path),
+        prepare_torch(threads)
+        self.batch_size = batch_size
+        self.model = CrossEncoder(
+            str(folder),
             device="cpu",
             max_length=MAX_TOKENS,
             local_files_only=True,
             model_kwargs={"dtype": torch.float32},
         )
-        model.model.float()
-        model.model.eval()
-        return model
+        self.model.model.float()
+        self.model.model.eval()
+
+    def logits(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            out = self.model.predict(
+                pairs,
+                batch_size=self.batch_size,
+                show_progress_bar=False,
+                activation_fn=torch.nn.Identity(),
+                convert_to_numpy=True,
+            )
+        return np.asarray(out, dtype=np.float64).reshape(-1)
+
+
+class Judge:
+    """The trained cross-encoder behind `score(question, texts) -> probabilities`, run by int8
+    ONNX Runtime (`backend="onnx"`, a copy made once in `cache_dir`) or by PyTorch."""
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        backend: Literal["onnx", "torch"] = "onnx",
+        cache_dir: Path | None = None,
+        batch_size: int = 16,
+        threads: int = 0,
+    ) -> None:
+        self.path = resolve_judge_path(path)
+        self.calibration = Calibration.load(self.path)
+        self.backend = backend
+        self.cache_dir = cache_dir or MODEL_CACHE
+        self.batch_size = batch_size
+        self._threads = threads
+        self._runner: TorchCrossEncoder | OnnxCrossEncoder | None = None
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str], float] = {}
+
+    @property
+    def runner(self) -> TorchCrossEncoder | OnnxCrossEncoder:
+        with self._lock:
+            if self._runner is None:
+                if self.backend == "onnx":
+                    self._runner = OnnxCrossEncoder(self.path, self.cache_dir, MAX_TOKENS, self._threads)
+                else:
+                    self._runner = TorchCrossEncoder(self.path, self.batch_size, self._threads)
+            return self._runner
 
     def score(self, question: str, texts: list[str]) -> list[float]:
         """P(text answers question) for each text. Pairs of similar length are batched in a fixed
@@ -139,17 +170,8 @@ class Judge:
             known = {t: self._cache[(question, t)] for t in texts if (question, t) in self._cache}
         todo = sorted({t for t in texts if t not in known}, key=lambda t: (len(t), t))
         if todo:
-            import torch
-
-            with torch.inference_mode():
-                logits = self.model.predict(
-                    [(question, t) for t in todo],
-                    batch_size=self.batch_size,
-                    show_progress_bar=False,
-                    activation_fn=torch.nn.Identity(),
-                    convert_to_numpy=True,
-                )
-            probabilities = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64).reshape(-1)))
+            logits = self.runner.logits([(question, t) for t in todo])
+            probabilities = 1.0 / (1.0 + np.exp(-logits))
             fresh = {t: round(float(p), 5) for t, p in zip(todo, probabilities, strict=True)}
             with self._lock:
                 if len(self._cache) > 50000:

@@ -16,7 +16,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from assistant.embeddings import LocalSentenceEmbeddings, VectorCache
-from assistant.judge import Judge
+from assistant.judge import Judge, passage_inputs
 from assistant.normalize import match_key, one_line_query
 from assistant.query_terms import expand_query, lay_terms
 from assistant.sentences import sentence_probe, split_sentences
@@ -302,12 +302,21 @@ class HybridSearcher:
 
     def _judged(self, q: str, ranked: list[Candidate]) -> list[Candidate]:
         """The judge reorders the best fused candidates: its probability that a passage answers the
-        question, plus a small prior for the feature reranker's order (1 for its first, 0 for the
-        last judged). Candidates below the judged depth keep their order after them."""
+        question, plus a prior for the feature reranker's order (`rerank_prior` for its first, 0 for
+        the last of `judge_depth`). Candidates not judged keep their fused order after them."""
         assert self.judge is not None
-        head, tail = ranked[: self.settings.judge_depth], ranked[self.settings.judge_depth :]
+        depth = min(self.settings.judge_depth, len(ranked))
+        span = max(depth - 1, 1)  # the prior's scale does not change when the budget stops early
+        # The judge's time grows with what it reads: past `judge_budget` characters of windows it
+        # stops (deep candidates of long articles seldom overtake the fused order's head anyway).
+        budget, spent = self.settings.judge_budget, 0
+        for i, cand in enumerate(ranked[:depth]):
+            spent += sum(len(q) + len(x) for x in passage_inputs(cand.chunk.title, cand.chunk.article, cand.chunk.text))
+            if budget and spent > budget and i >= 3:
+                depth = i
+                break
+        head, tail = ranked[:depth], ranked[depth:]
         prior = self.judge.calibration.rerank_prior
-        span = max(len(head) - 1, 1)
         for i, (cand, p) in enumerate(zip(head, self.judge.passages(q, [c.chunk for c in head]), strict=True)):
             cand.features["judge"] = p
             cand.score = p + prior * (1 - i / span)

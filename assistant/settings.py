@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MODEL_CACHE = PROJECT_ROOT / "data" / "models"
 
 
 class ChromaMode(StrEnum):
@@ -35,6 +36,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=PROJECT_ROOT / "data",
         description="Folder for user data: uploaded files, trainer sessions, exports.",
+    )
+    model_cache_dir: Path = Field(
+        default=MODEL_CACHE,
+        description="Folder for runtime copies of the committed models (quantized ONNX files), keyed by a hash of "
+        "their weights; made on first use, never downloaded.",
     )
 
     # --- embedding model ---------------------------------------------------------------------
@@ -106,8 +112,20 @@ class Settings(BaseSettings):
         description="A CrossEncoder folder to use as the judge instead of the bundled one (e.g. one retrained from "
         "a base model you have licensed). None: assistant/models/judge.",
     )
+    judge_backend: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="Runtime of the judge: 'onnx' runs an int8 ONNX copy made once from the committed weights "
+        "(about 1.8× faster on this CPU, see evals/reports/judge-runtime.md); 'torch' runs the weights in fp32.",
+    )
     judge_depth: int = Field(
         default=8, ge=1, le=50, description="Best fused candidates the judge reads and reorders for each question."
+    )
+    judge_budget: int = Field(
+        default=3000,
+        ge=0,
+        description="Most characters (question + window, summed) the judge reads to rerank one question; past it the "
+        "remaining candidates keep the fused order (at least 3 are judged). 0: no limit. Bounds answer latency: on "
+        "half the dev questions 3000 kept MRR@5 and recall@5 and cut p95 from 1.11 to 0.98 s (2000 lost recall).",
     )
 
     # --- answers ---------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
 
 import assistant.answering.chain as chain_module
 from assistant.answering.chain import REFUSAL_PREFIX, AnswerService
-from assistant.answering.extractive import Draft, ExtractiveGenerator
+from assistant.answering.extractive import Draft, ExtractiveGenerator, _join_lead_ins, _whole_sentence
 from assistant.answering.followup import Turn, rewrite_follow_up
 from assistant.answering.llm import REFUSAL_TOKEN, ChatGenerator, GeneratorError, format_context, load_prompt
 from assistant.answering.relevance import Verdict, assess, lacks_asked_quantity
@@ -322,6 +322,21 @@ def test_selection_brings_the_lead_in_of_an_enumerated_item() -> None:
     assert (
         i > 0 and sentences[i - 1] == "申请保健食品备案，除提交本办法第十条规定的材料外，还应当提交下列材料："
     )
+
+
+def test_a_lead_in_and_its_item_are_quoted_as_one_line() -> None:
+    quoted = ["保健食品广告不得含有下列内容：", "（三）声称或者暗示广告商品为保障健康所必需；", "（四）与药品进行比较；"]
+    assert _join_lead_ins(quoted) == [
+        "保健食品广告不得含有下列内容：（三）声称或者暗示广告商品为保障健康所必需；",
+        "（四）与药品进行比较；",
+    ]
+    assert _join_lead_ins(["第一句。", "第二句。"]) == ["第一句。", "第二句。"]
+
+
+def test_a_clause_brings_the_rest_of_its_sentence_but_not_what_came_before() -> None:
+    sentences = split_sentences("目录应当包括名称；列入目录的原料只能用于保健食品生产；不得用于其他食品。另一句。", min_chars=2)
+    assert [s.text for s in _whole_sentence(sentences, 1)] == ["不得用于其他食品。"]
+    assert _whole_sentence(sentences, 2) == []
 
 
 def test_one_long_clause_cannot_crowd_out_the_other_sources() -> None:

@@ -54,13 +54,11 @@ def _repeats_title(chunk: Chunk, sentence: Sentence) -> bool:
 
 
 def _whole_sentence(sentences: list[Sentence], idx: int, limit: int = 2) -> list[Sentence]:
-    """The other clauses of the full sentence (up to "。") that clause `idx` belongs to, at most
-    `limit` on each side; enumerated items are left to the item rules."""
+    """The clauses after clause `idx` up to the end of its sentence ("。"), at most `limit`: a duty
+    split at "；" comes with its condition or consequence ("…进行审查；未经审查，不得发布。"). The
+    clauses before it are left out: on the dev questions they pushed the answering clause off the
+    first line without adding evidence. Enumerated items are left to the item rules."""
     out = []
-    i = idx
-    while i > 0 and idx - i < limit and sentences[i - 1].text.endswith("；") and not _ITEM.match(sentences[i - 1].text):
-        i -= 1
-        out.append(sentences[i])
     i = idx
     while (
         i + 1 < len(sentences)
@@ -84,6 +82,18 @@ def _figure_first(
         if states_asked_quantity(question, sentence.text):
             return [ranked[i], *ranked[:i], *ranked[i + 1 :]] if i else ranked
     return ranked
+
+
+def _join_lead_ins(quoted: list[str]) -> list[str]:
+    """A lead-in ("……不得含有下列内容：") and the first item quoted after it form one sentence and
+    one line: "……不得含有下列内容：（三）声称或者暗示……"."""
+    out: list[str] = []
+    for text in quoted:
+        if out and out[-1].endswith(("：", ":")) and _ITEM.match(text) and not _ITEM.match(out[-1]):
+            out[-1] += text
+        else:
+            out.append(text)
+    return out
 
 
 def source_label(chunk: Chunk) -> str:
@@ -164,7 +174,7 @@ class ExtractiveGenerator:
     ) -> list[Sentence]:
         """The sentence, plus the lead-in of an enumerated item and an exception right after it.
         A short article is quoted whole (`whole_if_short`): its conditions and exceptions belong to
-        every sentence. `whole_sentence`: a clause ending or following a "；" comes with the rest of
+        every sentence. `whole_sentence`: a clause ending in "；" comes with the rest of
         its sentence ("应当在发布前……进行审查；未经审查，不得发布。")."""
         sentences = split_sentences(chunk.text, min_chars=2)
         if whole_if_short and len(chunk.text) <= self.whole_chunk_chars:
@@ -276,7 +286,7 @@ class ExtractiveGenerator:
         lines: list[str] = []
         for number, entry in enumerate(selected, start=1):
             sources[number] = entry.chunk
-            quoted = [_MARKER_LIKE.sub(r"［\1］", _ARTICLE_HEAD.sub("", s.text)) for s in entry.sentences]
+            quoted = _join_lead_ins([_MARKER_LIKE.sub(r"［\1］", _ARTICLE_HEAD.sub("", s.text)) for s in entry.sentences])
             quotes[number] = "".join(quoted)
             label = source_label(entry.chunk)
             if number == 1:

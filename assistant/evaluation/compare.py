@@ -210,7 +210,8 @@ def run_compare(
         "who never saw the training data, the code or the model's outputs, measured once. *before*: the system "
         f"before the judge ({BEFORE_EMBEDDING_MODEL} embeddings, feature reranker, logistic refusal gate, vector "
         f"sentence choice); *judged*: embedding model `{judged.embedding_model}`, and the trained judge reranks the "
-        f"best {judged.judge_depth} fused candidates, decides whether to answer and chooses the quoted sentences. "
+        f"best {judged.judge_depth} fused candidates (reading at most {judged.judge_budget or 'any number of'} "
+        f"characters; runtime `{judged.judge_backend}`), decides whether to answer and chooses the quoted sentences. "
         "Both keep the scope list and the figure check. Latency with warm models on the 2-core machine.",
         "",
         *_table("All questions", outcomes),
