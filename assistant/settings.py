@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     judge_backend: Literal["onnx", "torch"] = Field(
         default="onnx",
         description="Runtime of the judge: 'onnx' runs an int8 ONNX copy made once from the committed weights "
-        "(about 1.8× faster on this CPU, see evals/reports/judge-runtime.md); 'torch' runs the weights in fp32.",
+        "(about 1.9× faster on this CPU, see evals/reports/judge-runtime.md); 'torch' runs the weights in fp32.",
     )
     judge_depth: int = Field(
         default=8, ge=1, le=50, description="Best fused candidates the judge reads and reorders for each question."

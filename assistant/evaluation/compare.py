@@ -223,9 +223,10 @@ def run_compare(
         lines += [
             "## The held-out document",
             "",
-            f"`{heldout_set.name if heldout_set else ''}`: questions about "
+            f"`{heldout_set.name if heldout_set else ''}`: questions about a document no training data came from, "
+            "asked of a temporary index of the corpus plus the held-out documents ("
             + "、".join(p.stem for p in heldout_documents or [])
-            + ", a document no training data came from, added to a temporary index beside the corpus.",
+            + ").",
             "",
             *_table("Held-out document", heldout),
         ]
