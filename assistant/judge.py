@@ -161,9 +161,9 @@ class Judge:
             return self._runner
 
     def score(self, question: str, texts: list[str]) -> list[float]:
-        """P(text answers question) for each text. Pairs of similar length are batched in a fixed
-        order, scores are rounded (batch padding moves logits by ~1e-7) and cached per pair, so a
-        score does not depend on what was asked before."""
+        """P(text answers question) for each text. Pairs run in a fixed order (torch batches pairs
+        of similar length, ONNX runs them one by one), scores are rounded (torch's batch padding
+        moves logits by ~1e-7) and cached per pair, so a score does not depend on what was asked before."""
         if not texts:
             return []
         with self._lock:

@@ -48,3 +48,7 @@ if [ -n "$debs" ]; then
     echo "    无法以 root 身份安装 $debs：PDF 讲义导出（及浏览器测试）需要它们，请手动安装。" >&2
   fi
 fi
+
+# The judge's int8 ONNX copy (made once, keyed by the weights; see README "The judge"), so the
+# first question does not wait for it.
+.venv/bin/python -c "from assistant.engine import Assistant; from assistant.settings import Settings; j = Assistant(Settings()).judge; j and j.score('预热', ['文字'])"

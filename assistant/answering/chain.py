@@ -118,7 +118,8 @@ class AnswerService:
             )
             return {**state, "hits": hits, "verdict": assess(question, signals, titles)}
         hits = self.searcher.search(question, k=self.settings.answer_k, doc_ids=doc_ids, status=status)
-        # The searcher has just judged these passages: the judge's cache answers at no cost.
+        # The searcher has just judged most of these passages (all but those past the judge's
+        # reading budget): the judge's cache answers for them at no cost.
         q = one_line_query(question)
         best = max(self.judge.passages(q, [h.chunk for h in hits]), default=0.0)
         cited = any(h.cited for h in hits)
