@@ -193,14 +193,13 @@ def run(
             if test_out
             else "All questions of this set are held out from calibration."
         ),
-        (
-            f"Refusal: the scope list in `assistant/data/scope.yaml`, then the judge's best retrieved passage "
-            f"against its calibrated gate ({assistant.judge.calibration.gate}, fitted on the judge data's dev "
-            f"split; runtime `{assistant.settings.judge_backend}`)"
+        "Refusal: the scope list in `assistant/data/scope.yaml`, then "
+        + (
+            f"the judge's best retrieved passage against its calibrated gate ({assistant.judge.calibration.gate}, "
+            f"fitted on the judge data's dev split; runtime `{assistant.settings.judge_backend}`)"
             if assistant.judge is not None
-            else f"Refusal: the scope list in `assistant/data/scope.yaml`, then the logistic model in "
-            f"`assistant/data/refusal.json` (threshold {refusal_model()['threshold']}), calibrated on retrieval.jsonl "
-            "and answers_dev.jsonl"
+            else f"the logistic model in `assistant/data/refusal.json` (threshold {refusal_model()['threshold']}), "
+            "calibrated on retrieval.jsonl and answers_dev.jsonl"
         )
         + "; after generation, a question asking for a figure (多少/几年/多久…) is refused "
         "when no quoted clause states one in the unit asked. The blind `answers_holdout.jsonl` (`--holdout`) "
