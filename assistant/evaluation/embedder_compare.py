@@ -40,6 +40,7 @@ def _question_sets(assistant: Assistant) -> dict[str, list[dict[str, Any]]]:
         "training dev split": dev_questions(bundled),
         "answers_holdout": load_set(GOLDEN_DIR / "answers_holdout.jsonl"),
         "held-out document": load_set(GOLDEN_DIR / "heldout_document.jsonl"),
+        "held-out document (round 5)": load_set(GOLDEN_DIR / "heldout_document_r5.jsonl"),
         "held-out document (round 4)": load_set(GOLDEN_DIR / "heldout_document_r4.jsonl"),
         "held-out document (round 3)": load_set(GOLDEN_DIR / "heldout_document_r3.jsonl"),
     }

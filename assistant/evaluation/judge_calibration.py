@@ -1,6 +1,7 @@
 """`python -m assistant eval calibrate-judge`: fit the trained judge's decisions on questions it
 was never trained on — the training data's `dev` split (one passage group in ten: answerable
-questions and near misses about the bundled corpus) plus the golden set's test split — and write
+questions and near misses about the bundled corpus, and one measured golden question in ten) plus
+the retrieval golden set's test split — and write
 them to `calibration.json` beside the judge's weights.
 
 - `rerank_prior`: the weight of the feature reranker's order next to the judge's probability,
@@ -22,7 +23,7 @@ from assistant.judge import Calibration
 from assistant.normalize import match_key, one_line_query
 from assistant.retrieve import HybridSearcher
 from assistant.settings import Settings
-from assistant.training.judge_data import dev_questions
+from assistant.training.judge_data import dev_questions, golden_dev_questions
 
 PRIORS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0, 1.5, 2.0, 3.0, 100.0)  # 100: the feature order alone
 
@@ -43,7 +44,7 @@ def calibrate_judge(settings: Settings, max_false_refusal: float = 0.03) -> dict
     plain = HybridSearcher(judged.settings, judged.embeddings, judged.store)
     corpus = settings.corpus_dir.resolve()
     bundled = [r.meta.doc_id for r in judged.documents() if str(corpus) in r.meta.source_path]
-    items = dev_questions(bundled)
+    items = dev_questions(bundled) + golden_dev_questions()
     golden_test = [
         json.loads(line) for line in (GOLDEN_DIR / "retrieval.jsonl").read_text(encoding="utf-8").splitlines()
     ]

@@ -6,7 +6,9 @@ verbatim answering span), near misses it does not answer, and distractor article
 are located in a training index of the bundled corpus plus the extra law texts in
 `evals/training/texts/`, built with the assistant's own loader and chunker, so the judge sees
 exactly the windows and sentences it will see at run time. Hard negatives are mined with the
-current hybrid search: its top hits that do not contain the answer."""
+current hybrid search: its top hits that do not contain the answer. The measured golden sets
+(questions written blind, then folded into the dev data) add pairs of their own: the answering
+window and sentence, mined wrong passages, and mined passages for the out-of-scope questions."""
 
 from __future__ import annotations
 
@@ -33,14 +35,17 @@ GOLDEN_DIR = PROJECT_ROOT / "evals" / "golden"
 PAIRS_FILE = TRAINING_DIR / "judge" / "pairs.jsonl.gz"
 SEED = 20261202
 # Share of each kind of pair kept: the whole set would take about twice the 45 minutes training may
-# take on a 2-core machine; positives and near misses are kept whole, the plentiful negatives thinned.
+# take on a 2-core machine. The measured golden questions (written blind, like users' questions) are
+# kept whole; the helper-written pairs are thinned, the plentiful negatives most.
 KEEP = {
+    "window": 0.7,
     "sentence": 0.5,
     "other_sentence": 0.4,
-    "mined": 0.7,
-    "distractor": 0.4,
+    "mined": 0.5,
+    "distractor": 0.3,
+    "near_miss": 0.85,
     "near_miss_sentence": 0.3,
-    "near_miss_mined": 0.7,
+    "near_miss_mined": 0.6,
 }
 DEV_SHARE = 10  # one passage group in DEV_SHARE goes to the dev split (calibration, never trained on)
 
@@ -115,6 +120,10 @@ class PassageIndex:
     def article(self, doc_id: str, article: str) -> list[Chunk]:
         return [c for c in self.chunks.get(doc_id, []) if article and c.article == article]
 
+    def locate(self, keys: list[str], doc_ids: list[str]) -> list[Chunk]:
+        """Chunks of `doc_ids` holding one of the answer keys, in document order."""
+        return [c for d in doc_ids for c in self.chunks.get(d, []) if any(k in self.keys[c.chunk_id] for k in keys)]
+
     def mine(self, question: str, doc_ids: list[str], k: int = 10) -> list[Chunk]:
         return [h.chunk for h in self.assistant.search(question, k=k, doc_ids=doc_ids)]
 
@@ -143,6 +152,12 @@ def dev_questions(
         for nm in rec.get("near_misses", []):
             out.append({"type": "out_of_scope", "question": nm["q"], "tricky": True})
     return out
+
+
+def golden_dev_questions(golden_files: list[Path] | None = None) -> list[dict[str, Any]]:
+    """The measured golden questions that fall in the dev split (never trained on)."""
+    rows = [row for path in golden_files or default_golden_files() for row in _golden_rows(path)]
+    return [row for row in rows if in_dev_split(f"golden|{row['id']}")]
 
 
 def _raw_records(raw_dir: Path) -> Iterator[dict[str, Any]]:
@@ -250,10 +265,19 @@ def build_pairs(
             keys = [k for k in (match_key(e) for e in row.get("evidence", [])) if k]
             mined = index.mine(question, bundled_docs, k=10)
             positives = [c for c in mined if any(k in index.keys[c.chunk_id] for k in keys)][:2]
+            # What the search missed is what the judge most needs to see: the answering passage itself.
+            positives = positives or index.locate(keys, _named_docs(row.get("doc", ""), bundled_docs))[:1]
             for chunk in positives:
                 window = next((w for k in keys if (w := answer_window(chunk, k))), None)
                 if window:
                     out.add(question, window, 1, "golden_window", group)
+            found = next((f for k in keys if positives and (f := answer_sentences(positives[0], k))), None)
+            if found:
+                run, others = found
+                head = (positives[0].title, positives[0].article)
+                out.add(question, sentence_input(*head, run), 1, "golden_sentence", group)
+                if others:
+                    out.add(question, sentence_input(*head, rng.choice(others)), 0, "golden_other_sentence", group)
             wrong = [c for c in mined if not any(k in index.keys[c.chunk_id] for k in keys)][:2]
             for chunk in wrong:
                 out.add(question, hardest_window(question, chunk), 0, "golden_mined", group)
@@ -262,6 +286,11 @@ def build_pairs(
     stats["pairs"] = len(out.rows)
     stats["positive"] = sum(r["label"] for r in out.rows)
     return out.rows, stats
+
+
+def _named_docs(name: str, bundled_docs: list[str]) -> list[str]:
+    """The bundled documents a golden row names (by id, or by the id's readable slug)."""
+    return [d for d in bundled_docs if name and (d == name or d.startswith(name + "-"))] or bundled_docs
 
 
 def _golden_rows(path: Path) -> list[dict[str, Any]]:
