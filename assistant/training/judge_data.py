@@ -120,9 +120,13 @@ class PassageIndex:
     def article(self, doc_id: str, article: str) -> list[Chunk]:
         return [c for c in self.chunks.get(doc_id, []) if article and c.article == article]
 
+    def holds(self, chunk: Chunk, keys: list[str]) -> bool:
+        """Whether the chunk contains one of the answer keys."""
+        return any(k in self.keys[chunk.chunk_id] for k in keys)
+
     def locate(self, keys: list[str], doc_ids: list[str]) -> list[Chunk]:
         """Chunks of `doc_ids` holding one of the answer keys, in document order."""
-        return [c for d in doc_ids for c in self.chunks.get(d, []) if any(k in self.keys[c.chunk_id] for k in keys)]
+        return [c for d in doc_ids for c in self.chunks.get(d, []) if self.holds(c, keys)]
 
     def mine(self, question: str, doc_ids: list[str], k: int = 10) -> list[Chunk]:
         return [h.chunk for h in self.assistant.search(question, k=k, doc_ids=doc_ids)]
@@ -154,10 +158,15 @@ def dev_questions(
     return out
 
 
+def golden_group(row: dict[str, Any]) -> str:
+    """Each golden question is its own group, wholly train or wholly dev."""
+    return f"golden|{row['id']}"
+
+
 def golden_dev_questions(golden_files: list[Path] | None = None) -> list[dict[str, Any]]:
     """The measured golden questions that fall in the dev split (never trained on)."""
     rows = [row for path in golden_files or default_golden_files() for row in _golden_rows(path)]
-    return [row for row in rows if in_dev_split(f"golden|{row['id']}")]
+    return [row for row in rows if in_dev_split(golden_group(row))]
 
 
 def _raw_records(raw_dir: Path) -> Iterator[dict[str, Any]]:
@@ -257,28 +266,28 @@ def build_pairs(
 
     for done, row in enumerate(golden, start=len(records) + 1):
         question = normalize_query(row["question"])
-        group = f"golden|{row['id']}"
+        group = golden_group(row)
         if row["type"] == "out_of_scope":
             for chunk in index.mine(question, bundled_docs, k=3):
                 out.add(question, hardest_window(question, chunk), 0, "golden_oos", group)
         elif row["type"] == "question":
             keys = [k for k in (match_key(e) for e in row.get("evidence", [])) if k]
             mined = index.mine(question, bundled_docs, k=10)
-            positives = [c for c in mined if any(k in index.keys[c.chunk_id] for k in keys)][:2]
+            positives = [c for c in mined if index.holds(c, keys)][:2]
             # What the search missed is what the judge most needs to see: the answering passage itself.
             positives = positives or index.locate(keys, _named_docs(row.get("doc", ""), bundled_docs))[:1]
             for chunk in positives:
                 window = next((w for k in keys if (w := answer_window(chunk, k))), None)
                 if window:
                     out.add(question, window, 1, "golden_window", group)
-            found = next((f for k in keys if positives and (f := answer_sentences(positives[0], k))), None)
+            found = next((f for k in keys if (f := answer_sentences(positives[0], k))), None) if positives else None
             if found:
                 run, others = found
                 head = (positives[0].title, positives[0].article)
                 out.add(question, sentence_input(*head, run), 1, "golden_sentence", group)
                 if others:
                     out.add(question, sentence_input(*head, rng.choice(others)), 0, "golden_other_sentence", group)
-            wrong = [c for c in mined if not any(k in index.keys[c.chunk_id] for k in keys)][:2]
+            wrong = [c for c in mined if not index.holds(c, keys)][:2]
             for chunk in wrong:
                 out.add(question, hardest_window(question, chunk), 0, "golden_mined", group)
         if progress:
