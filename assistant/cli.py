@@ -295,7 +295,7 @@ def review(
     doc_type: Annotated[
         str,
         typer.Option(
-            "--type", help="文稿类型：label（标签/说明书）、advert（广告）或 auto（自动判断，默认）。"
+            "--type", help="文稿类型：label（标签）、manual（说明书）、advert（广告）或 auto（自动判断，默认）。"
         ),
     ] = "auto",
     as_json: JsonFlag = False,
@@ -309,8 +309,8 @@ def review(
     """文稿审查：检查保健食品标签、说明书、广告文稿中的违规用语、缺失的必备声明和批准文号格式，每条问题都引用法条原文。"""
     from assistant.review.drafts import DraftReadError, read_draft
 
-    if doc_type not in ("label", "advert", "auto", "other"):
-        err.print("--type 只能是 label、advert 或 auto。")
+    if doc_type not in ("label", "manual", "advert", "auto", "other"):
+        err.print("--type 只能是 label、manual、advert 或 auto。")
         raise typer.Exit(2)
     assistant = _assistant()
     _require_index(assistant)
@@ -335,11 +335,11 @@ def review(
 def _print_review(result: Any) -> None:
     from rich.text import Text
 
-    kinds = {"prohibited_claim": "违规用语", "missing_statement": "缺少声明", "format_error": "编号格式"}
-    types = {"label": "标签/说明书", "advert": "广告", "other": "其他宣传材料"}
+    from assistant.export.review_export import KIND_LABELS, layer_label, type_line
+
     if result.notice:
         err.print(result.notice)
-    out.rule(f"文稿（按{types.get(result.doc_type, result.doc_type)}审查）", align="left")
+    out.rule(f"文稿（{type_line(result)}）", align="left")
     marked = Text()
     pos = 0
     spans = [f for f in result.findings if f.start >= 0]
@@ -359,7 +359,7 @@ def _print_review(result: Any) -> None:
     number = 0
     for f in result.findings:
         label = "—" if f.start < 0 else str(number := number + 1)
-        head = f"[{label}] {kinds.get(f.kind, f.kind)}" + (f"：“{f.text}”" if f.text else "")
+        head = f"[{label}] {KIND_LABELS.get(f.kind, f.kind)}" + (f"：“{f.text}”" if f.text else "") + f"　〔{layer_label(f)}〕"
         out.print(head, style="bold", highlight=False, markup=False)
         out.print(f"    {f.message}", highlight=False, markup=False)
         for c in f.citations:
@@ -534,11 +534,18 @@ def eval_calibrate_judge() -> None:
 
 
 @eval_app.command("review")
-def eval_review() -> None:
-    """文稿审查评测：应标出片段的召回率、误报、缺失声明准确率、引用可解析率，写入 evals/reports/review.md。"""
+def eval_review(
+    holdout: Annotated[
+        bool, typer.Option("--holdout", help="用其他助手盲写的文稿（evals/golden/review_holdout*.jsonl），写入 review-holdout.md。")
+    ] = False,
+    drafts: Annotated[Path | None, typer.Option(help="另一份文稿集（JSONL，格式同 evals/golden/review.jsonl）。")] = None,
+    report: Annotated[Path | None, typer.Option(help="报告路径。")] = None,
+) -> None:
+    """文稿审查评测：仅规则与规则＋分类模型并列，报告按类别的应标出召回率、合规文稿上的误报、缺失声明准确率、
+    文稿类型识别准确率和耗时，写入 evals/reports/review.md（--holdout：review-holdout.md）。"""
     from assistant.evaluation.review import run
 
-    _print_json(run(get_settings()))
+    _print_json(run(get_settings(), report_path=report, golden_path=drafts, holdout=holdout))
 
 
 @eval_app.command("reliability")
@@ -644,6 +651,25 @@ def train_judge(
     report = run(pairs or PAIRS_FILE, output or BUNDLED_JUDGE, base_model=base, epochs=epochs, limit=limit)
     _print_json(
         {"output": str(report.output), "pairs": report.pairs, "seconds": round(report.seconds), **report.dev_metrics}
+    )
+
+
+@train_app.command("review")
+def train_review(
+    epochs: Annotated[float, typer.Option(help="训练轮数。")] = 6.0,
+    output: Annotated[Path | None, typer.Option(help="模型输出目录；默认 assistant/models/review。")] = None,
+    base: Annotated[
+        str, typer.Option(help="基础模型：内置名称 m3e-small，或一个本地 BERT 类中文模型目录（商用请用自有授权的模型）。")
+    ] = "m3e-small",
+) -> None:
+    """从 m3e-small 微调文稿审查分类模型（每句判为某条规则或“合规”），固定随机种子，保存为量化 ONNX。"""
+    from assistant.review.classifier import BUNDLED_REVIEW_MODEL
+    from assistant.training.review_train import REVIEW_DATA
+    from assistant.training.review_train import train_review as run
+
+    report = run(REVIEW_DATA, output or BUNDLED_REVIEW_MODEL, base_model=base, epochs=epochs)
+    _print_json(
+        {"output": str(report.output), "sentences": report.sentences, "seconds": round(report.seconds), **report.dev_metrics}
     )
 
 

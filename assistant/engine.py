@@ -15,6 +15,7 @@ from assistant.ingest import IngestProgress, ingest_paths
 from assistant.judge import Judge
 from assistant.lookup import LookupResult
 from assistant.retrieve import AssistantRetriever, HybridSearcher, Mode
+from assistant.review.classifier import BUNDLED_REVIEW_MODEL, ClaimClassifier
 from assistant.review.engine import ReviewEngine, ReviewResult
 from assistant.sessions import SessionStore
 from assistant.settings import Settings
@@ -28,12 +29,14 @@ class Assistant:
         settings: Settings,
         embeddings: LocalSentenceEmbeddings | None = None,
         judge: Judge | None = None,
+        claim_classifier: ClaimClassifier | None = None,
     ) -> None:
-        """`embeddings` and `judge` let several assistants (e.g. tests on separate indexes) share
-        loaded models."""
+        """`embeddings`, `judge` and `claim_classifier` let several assistants (e.g. tests on separate
+        indexes) share loaded models."""
         self.settings = settings
         self._embeddings = embeddings
         self._judge = judge
+        self._claim_classifier = claim_classifier
         self._store: Store | None = None
         self._searcher: HybridSearcher | None = None
         self._answers: AnswerService | None = None
@@ -48,6 +51,16 @@ class Assistant:
             if self._embeddings is None:
                 self._embeddings = LocalSentenceEmbeddings(self.settings)
             return self._embeddings
+
+    @property
+    def claim_classifier(self) -> ClaimClassifier | None:
+        """The trained review classifier, or None when the `review_classifier` setting is off."""
+        if not self.settings.review_classifier:
+            return None
+        with self._lock:
+            if self._claim_classifier is None:
+                self._claim_classifier = ClaimClassifier(self.settings.review_model_path or BUNDLED_REVIEW_MODEL)
+            return self._claim_classifier
 
     @property
     def judge(self) -> Judge | None:
@@ -150,7 +163,7 @@ class Assistant:
         """Findings in a label / leaflet / advert draft, each citing the clause it rests on."""
         snap = self.searcher.snapshots.current()
         if self._reviewer is None or self._reviewer_generation != snap.generation:
-            self._reviewer = ReviewEngine(snap.articles)
+            self._reviewer = ReviewEngine(snap.articles, classifier=self.claim_classifier)
             self._reviewer_generation = snap.generation
         limit = self.settings.max_draft_chars
         notice = ""

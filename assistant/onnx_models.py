@@ -42,13 +42,18 @@ def quantized_cross_encoder(folder: Path, cache_dir: Path) -> Path:
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     log.warning("首次使用：正在把 %s 转换为量化 ONNX 模型（约 15 秒，只做一次）……", folder.name)
-    with tempfile.TemporaryDirectory(dir=cache_dir) as work:
+    export_quantized(folder, target)
+    return target
+
+
+def export_quantized(folder: Path, target: Path) -> None:
+    """Export the sequence classifier in `folder` (fp16 or fp32 weights) to a fused int8 ONNX file."""
+    with tempfile.TemporaryDirectory(dir=target.parent) as work:
         plain, fused, quantized = (Path(work) / n for n in ("plain.onnx", "fused.onnx", "int8.onnx"))
         _export(folder, plain)
         _fuse(folder, plain, fused)
         _quantize(fused, quantized)
         os.replace(quantized, target)  # atomic: a concurrent reader sees the whole file or none
-    return target
 
 
 def _export(folder: Path, out: Path) -> None:
@@ -98,30 +103,34 @@ def _quantize(fused: Path, out: Path) -> None:
     )
 
 
-class OnnxCrossEncoder:
-    """Logits of a quantized cross-encoder. Pairs run one at a time: dynamic quantization scales
-    activations per run, so batching pairs together would make a pair's score depend on its
-    neighbours; one pair per run is also free of padding."""
+class OnnxClassifier:
+    """Logits of a quantized sequence classifier, one input per run: dynamic quantization scales
+    activations per run, so batching inputs together would make one input's logits depend on its
+    neighbours; one input per run is also free of padding."""
 
-    def __init__(self, folder: Path, cache_dir: Path, max_length: int, threads: int = 0) -> None:
+    def __init__(self, model_file: Path, tokenizer_folder: Path, max_length: int, threads: int = 0) -> None:
         import onnxruntime as ort
         from transformers import AutoTokenizer
 
-        path = quantized_cross_encoder(folder, cache_dir)
-        self.tokenizer: Any = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(tokenizer_folder, local_files_only=True)
         self.max_length = max_length
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
         self.inputs = [i.name for i in self.session.get_inputs()]
 
+    def run(self, first: str, second: str | None = None) -> np.ndarray:
+        encoded = self.tokenizer(first, second, truncation=True, max_length=self.max_length, return_tensors="np")
+        feed = {name: encoded[name].astype(np.int64) for name in self.inputs}
+        return np.asarray(self.session.run(None, feed)[0]).reshape(-1)
+
+
+class OnnxCrossEncoder(OnnxClassifier):
+    """The relevance score of (question, text) pairs from a cross-encoder folder's int8 copy."""
+
+    def __init__(self, folder: Path, cache_dir: Path, max_length: int, threads: int = 0) -> None:
+        super().__init__(quantized_cross_encoder(folder, cache_dir), folder, max_length, threads)
+
     def logits(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        out = np.empty(len(pairs), dtype=np.float64)
-        for i, (question, text) in enumerate(pairs):
-            encoded = self.tokenizer(
-                question, text, truncation=True, max_length=self.max_length, return_tensors="np"
-            )
-            feed = {name: encoded[name].astype(np.int64) for name in self.inputs}
-            out[i] = float(self.session.run(None, feed)[0].reshape(-1)[0])
-        return out
+        return np.array([float(self.run(question, text)[0]) for question, text in pairs], dtype=np.float64)

@@ -176,6 +176,17 @@ class Settings(BaseSettings):
         description="Longer questions are truncated to this many characters, with a notice.",
     )
 
+    review_classifier: bool = Field(
+        default=True,
+        description="Review drafts with the trained claim classifier (assistant/models/review) beside the rules: it adds "
+        "findings, each mapped to a rule, for sentences no pattern matches. False: the rules alone.",
+    )
+    review_model_path: Path | None = Field(
+        default=None,
+        description="A review classifier folder (model.onnx, labels.json, tokenizer) to use instead of the bundled one. "
+        "None: assistant/models/review.",
+    )
+
     max_draft_chars: int = Field(
         default=20000,
         ge=100,

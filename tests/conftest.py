@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
+from assistant.chunking import LegalChunker
 from assistant.embeddings import LocalSentenceEmbeddings
 from assistant.engine import Assistant
 from assistant.loaders import load_document, read_manifest
+from assistant.lookup import ArticleIndex
 from assistant.normalize import normalize_document
 from assistant.settings import PROJECT_ROOT, Settings
-from assistant.types import NormalizedDocument, RawDocument
+from assistant.types import Chunk, DocumentMeta, NormalizedDocument, RawDocument
 
 CORPUS = PROJECT_ROOT / "corpus"
 MD_TWINS = Path(__file__).parent / "data" / "md-twins"
@@ -29,6 +31,21 @@ def raw(name: str) -> RawDocument:
 @cache
 def doc(name: str) -> NormalizedDocument:
     return normalize_document(raw(name))
+
+
+@pytest.fixture(scope="session")
+def corpus_articles() -> ArticleIndex:
+    """The bundled corpus's articles for exact look-up (load → normalize → chunk), without the model."""
+    settings = Settings()
+    chunker = LegalChunker(settings.chunk_max_chars, settings.chunk_min_chars)
+    chunks: list[Chunk] = []
+    documents: dict[str, DocumentMeta] = {}
+    for path in sorted([*CORPUS.glob("*.pdf"), *CORPUS.glob("*.md")]):
+        normalized = normalize_document(load_document(path, settings, read_manifest(CORPUS)))
+        assert normalized.meta.title, f"{path.name} has no title in MANIFEST.tsv"
+        chunks += chunker.chunk(normalized)
+        documents[normalized.meta.doc_id] = normalized.meta
+    return ArticleIndex(chunks, documents)
 
 
 @pytest.fixture(scope="session")

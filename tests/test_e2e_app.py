@@ -37,6 +37,7 @@ expect.set_options(timeout=UI_TIMEOUT)  # Streamlit reruns can take a few second
 ADVERT = (
     "【夏日特惠】XX牌深海鱼油软胶囊，三天见效，根治高血压！\n"
     "医生推荐，老人放心吃。<script>window.__pwned=3</script>\n"
+    "我妈吃了三个月，体检单上的箭头全没了。\n"
     "咨询电话：400-000-0000"
 )
 TRAINER_QUESTIONS = {  # question → an article its answer must cite
@@ -322,7 +323,14 @@ def test_review_highlights_findings_and_exports_docx(page: Page, app: RunningApp
     # The draft's <script> is shown as text, not run.
     expect(rendered(page, "<script>window.__pwned=3</script>")).to_have_count(1)
     expect(page.get_by_role("heading", name=re.compile(r"发现 \d+ 个问题"))).to_be_visible()
-    expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible()
+    expect(page.get_by_text("文稿类型：广告（用户选择）")).to_be_visible()
+    table = page.locator('[data-testid="stTable"]')
+    expect(table).to_be_visible()
+    # Each finding says which layer found it: a rule pattern, or the classifier (with its probability).
+    rule_row = table.locator("tr").filter(has_text="根治")
+    expect(rule_row.get_by_text("规则", exact=True)).to_be_visible()
+    model_row = table.locator("tr").filter(has_text="体检单上的箭头全没了")
+    expect(model_row.get_by_text(re.compile(r"^分类模型（0\.\d\d）$"))).to_be_visible()
     expect(page.get_by_role("heading", name="引用的条文")).to_be_visible()
     cited = page.locator('[data-testid="stExpander"]')
     expect(cited.first).to_be_visible()

@@ -16,7 +16,7 @@ from assistant.judge import BUNDLED_JUDGE, WINDOW_CHARS, Judge, passage_inputs, 
 from assistant.onnx_models import model_hash, quantized_cross_encoder
 from assistant.settings import PROJECT_ROOT
 from assistant.training.judge_data import PAIRS_FILE
-from assistant.training.judge_train import length_bucketed_batches
+from assistant.training.publish import length_bucketed_batches
 
 TWINS = Path(__file__).parent / "data" / "judge_twins.jsonl"
 

@@ -1,7 +1,9 @@
 """Draft review: label, instruction-leaflet and advert text checked against the rules in
-`rules.yaml` (prohibited claims, required statements, number formats). Every finding carries the
-clauses it rests on, resolved through exact clause look-up at review time, so each citation is real
-indexed text with a page. The matching conventions are documented at the top of `rules.yaml`."""
+`rules.yaml` (prohibited claims, required statements, number formats), and sentence by sentence by
+the trained claim classifier for violations no pattern lists. Every finding carries the clauses it
+rests on, resolved through exact clause look-up at review time, so each citation is real indexed
+text with a page, and says which layer found it. The matching conventions are documented at the
+top of `rules.yaml`."""
 
 from __future__ import annotations
 
@@ -16,13 +18,18 @@ import yaml
 
 from assistant.lookup import ArticleIndex
 from assistant.normalize import to_simplified
+from assistant.review.classifier import ClaimClassifier, ClaimPrediction
 from assistant.types import Citation
 
 RULES_FILE = Path(__file__).parent / "rules.yaml"
-DOC_TYPES = ("label", "advert", "other")
+DOC_TYPES = ("label", "manual", "advert", "other")
+PRODUCT_SHEETS = ("label", "manual")  # what a product carries: the same required items
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _COMPACT_DROP = set(" \t\u3000·•・‧∙.-‐–—~_*#|/\\\"'“”‘’「」『』")
 _SENTENCE_END = re.compile(r"[。!！?？;；\n]")
+_CLAUSE_END = re.compile(r"[,，、:：]|[ \t\u3000]{1,}(?=\S)")
+_MIN_CLASSIFIED_CJK = 4  # shorter sentences (a heading, a price) carry no claim
+SHEET_CUES = 4  # required items and package cues that make a draft a label or 说明书, not an advert
 
 
 @dataclass
@@ -37,6 +44,8 @@ class Finding:
     citations: list[Citation] = field(default_factory=list)
     family: str = ""
     confidence: str = "high"
+    layer: str = "rule"  # rule | classifier: which layer found it
+    score: float | None = None  # the classifier's violation probability
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +59,8 @@ class Finding:
             "citations": [c.to_json() for c in self.citations],
             "family": self.family,
             "confidence": self.confidence,
+            "layer": self.layer,
+            "score": None if self.score is None else round(self.score, 3),
         }
 
 
@@ -59,13 +70,23 @@ class ReviewResult:
     doc_type: str
     findings: list[Finding]
     notice: str = ""
+    doc_type_source: str = "declared"  # declared | detected
+    doc_type_evidence: list[str] = field(default_factory=list)  # the words that decided a detected type
 
     def to_json(self) -> dict[str, Any]:
         return {
             "findings": [f.to_json() for f in self.findings],
             "doc_type": self.doc_type,
             "notice": self.notice,
+            "doc_type_source": self.doc_type_source,
+            "doc_type_evidence": self.doc_type_evidence,
         }
+
+
+@dataclass(frozen=True)
+class DocTypeGuess:
+    kind: str
+    evidence: list[str]
 
 
 @lru_cache(maxsize=1)
@@ -137,6 +158,23 @@ def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     return left, (m.start() if m else len(text))
 
 
+def _segments(text: str, boundary: re.Pattern[str], start: int, end: int) -> list[tuple[int, int]]:
+    """Spans between boundary marks in text[start:end], trimmed of whitespace, empty ones dropped."""
+    out: list[tuple[int, int]] = []
+    left = start
+    for m in [*boundary.finditer(text, start, end), None]:
+        right = m.start() if m else end
+        s, e = left, right
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+        left = m.end() if m else end
+    return out
+
+
 def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
@@ -145,9 +183,13 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
 
 
 class ReviewEngine:
-    def __init__(self, articles: ArticleIndex, rules: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, articles: ArticleIndex, rules: dict[str, Any] | None = None, classifier: ClaimClassifier | None = None
+    ) -> None:
         self.articles = articles
         self.rules = rules or load_rules()
+        self.classifier = classifier
+        self._rules_by_id = {rule["id"]: rule for rule in self.rules["rules"]}
         self._compiled: dict[str, re.Pattern[str]] = {}
         self._citations: dict[str, Citation | None] = {}
 
@@ -189,17 +231,45 @@ class ReviewEngine:
                 out.append(c)
         return out
 
-    def detect_type(self, text: str) -> str:
+    def detect_type(self, text: str) -> DocTypeGuess:
+        """Label, 说明书, advert or other, from what the text contains, with the words that decided it.
+        What only an advert carries (an advert approval number, a live room, an order link) makes it
+        an advert; a text listing several of a product sheet's required items and a package's cues is a
+        label or 说明书 (a 说明书 when it says so or carries more leaflet cues than a package's); other
+        promotion is an advert unless cues of a sales talk or seminar script outweigh it."""
         hints = self.rules.get("document_type_hints") or {}
-        counts = {t: sum(1 for h in hints.get(t, []) if h in text) for t in DOC_TYPES}
-        best = max(("label", "advert"), key=lambda t: counts[t])
-        if counts[best] >= 2 and counts[best] >= counts["other"]:
-            return best
-        return (
-            "other"
-            if counts["other"]
-            else ("advert" if counts["advert"] else "label" if counts["label"] else "other")
-        )
+        kinds = ("advert_only", "package", "leaflet", "advert", "other")
+        found = {t: [h for h in hints.get(t, []) if h in text] for t in kinds}
+        if found["advert_only"]:
+            return DocTypeGuess("advert", found["advert_only"])
+        items = [item for item in self._product_items() if self._present(item, text)]
+        sheet = len(items) + len(found["package"])
+        if sheet >= SHEET_CUES and sheet >= len(found["advert"]):
+            names = [str(item["headings"][0]) for item in items][:3]
+            if "说明书" in found["leaflet"] or len(found["leaflet"]) > len(found["package"]):
+                return DocTypeGuess("manual", found["leaflet"] + names)
+            return DocTypeGuess("label", found["package"] + names)
+        if found["other"] and len(found["other"]) > len(found["advert"]):
+            return DocTypeGuess("other", found["other"])
+        return DocTypeGuess("advert", found["advert"])
+
+    def _product_items(self) -> list[dict[str, Any]]:
+        return [
+            item
+            for item in self.rules.get("required_statements") or []
+            if item.get("headings") and set(item.get("applies_to", [])) >= set(PRODUCT_SHEETS)
+        ]
+
+    def _present(self, item: dict[str, Any], text: str) -> bool:
+        """A required item is present when one of its patterns occurs, or one of its headings is
+        followed by content (not by another heading or the end of the line)."""
+        if any(self._rx(p).search(text) for p in item.get("any_of") or []):
+            return True
+        headings = item.get("headings") or []
+        if not headings:
+            return False
+        names = "|".join(f"(?:{h})" for h in headings)
+        return bool(self._rx(rf"(?<![\u3400-\u9fff])(?:{names})[ \t\u3000]*(?:[】\]:]|为)?\s*[^\s【\[】\]:]").search(text))
 
     def _ordinary_food(self, text: str) -> bool:
         ctx = self.rules.get("ordinary_food_context") or {}
@@ -210,24 +280,25 @@ class ReviewEngine:
     def review(self, draft: str, doc_type: str = "auto") -> ReviewResult:
         norm = normalized_view(draft)
         compact = compact_view(norm)
-        kind = doc_type if doc_type in DOC_TYPES else self.detect_type(norm.text)
+        if doc_type in DOC_TYPES:
+            guess, source = DocTypeGuess(doc_type, []), "declared"
+        else:
+            guess, source = self.detect_type(norm.text), "detected"
+        kind = guess.kind
         findings = self._claims(draft, norm, compact, kind)
+        findings += self._classified(draft, norm, kind, findings)
         findings += self._missing(norm.text, kind)
         findings += self._formats(draft, norm)
         findings = [f for f in findings if f.citations]  # every finding must rest on real indexed text
         findings.sort(key=lambda f: (f.start < 0, f.start, f.end))
-        return ReviewResult(draft, kind, findings)
+        return ReviewResult(draft, kind, findings, doc_type_source=source, doc_type_evidence=guess.evidence)
 
     def _claims(self, draft: str, norm: View, compact: View, doc_type: str) -> list[Finding]:
         allowed = [self._rx(p) for p in self.rules.get("allowed_functions") or []]
         global_exceptions = [self._rx(p) for p in self.rules.get("global_exceptions") or []]
         found: dict[tuple[str, int, int], Finding] = {}
         for rule in self.rules["rules"]:
-            if doc_type not in rule.get("applies_to", DOC_TYPES):
-                continue
-            if rule.get("requires_context") and not self._rx(rule["requires_context"]).search(norm.text):
-                continue
-            if rule.get("unless_context") and self._rx(rule["unless_context"]).search(norm.text):
+            if not self._applies(rule, doc_type, norm.text):
                 continue
             exceptions = [self._rx(p) for p in rule.get("exceptions") or []] + global_exceptions
             use_allowed = rule.get("allowed_functions_filter", True)
@@ -257,18 +328,90 @@ class ReviewEngine:
                             k[0] == rule["id"] and _overlaps((start, end), (k[1], k[2])) for k in found
                         ):
                             continue
-                        found[key] = Finding(
-                            kind=rule.get("kind", "prohibited_claim"),
-                            rule=rule["id"],
-                            text=draft[start:end],
-                            start=start,
-                            end=end,
-                            message=rule["message"],
-                            severity=rule.get("severity", "medium"),
-                            citations=self._citations_for(rule.get("references") or []),
-                            family=rule.get("family", ""),
-                        )
+                        found[key] = self._claim_finding(rule, draft, start, end)
         return list(found.values())
+
+    def _applies(self, rule: dict[str, Any], doc_type: str, text: str) -> bool:
+        if doc_type not in rule.get("applies_to", DOC_TYPES):
+            return False
+        if rule.get("requires_context") and not self._rx(rule["requires_context"]).search(text):
+            return False
+        return not (rule.get("unless_context") and self._rx(rule["unless_context"]).search(text))
+
+    def _classified(self, draft: str, norm: View, doc_type: str, found: list[Finding]) -> list[Finding]:
+        """Sentences the classifier finds in breach of a rule where no rule pattern matched. A flagged
+        sentence is narrowed to its clauses that are flagged on their own (each its own finding);
+        when no clause is, the whole sentence is the finding."""
+        if self.classifier is None:
+            return []
+        text = norm.text
+        out: list[Finding] = []
+        for s_start, s_end in _segments(text, _SENTENCE_END, 0, len(text)):
+            if len(_CJK.findall(text[s_start:s_end])) < _MIN_CLASSIFIED_CJK:
+                continue
+            prediction = self.classifier.predict(text[s_start:s_end])
+            if not self.classifier.flags(prediction):
+                continue
+            clauses = [
+                c
+                for c in _segments(text, _CLAUSE_END, s_start, s_end)
+                if len(_CJK.findall(text[c[0] : c[1]])) >= _MIN_CLASSIFIED_CJK
+            ]
+            narrowed: list[tuple[tuple[int, int], list[ClaimPrediction]]] = []
+            if len(clauses) > 1:
+                for clause in clauses:
+                    clause_prediction = self.classifier.predict(text[clause[0] : clause[1]])
+                    if self.classifier.flags(clause_prediction):
+                        narrowed.append((clause, [clause_prediction, prediction]))
+            for span, evidence in narrowed or [((s_start, s_end), [prediction])]:
+                finding = self._classifier_finding(draft, norm, doc_type, (s_start, s_end), span, evidence)
+                if finding and not any(
+                    f.start >= 0 and _overlaps((finding.start, finding.end), (f.start, f.end)) for f in found + out
+                ):
+                    out.append(finding)  # (an overlapping rule finding already explains it)
+        return out
+
+    def _classifier_finding(
+        self,
+        draft: str,
+        norm: View,
+        doc_type: str,
+        sentence: tuple[int, int],
+        span: tuple[int, int],
+        evidence: list[ClaimPrediction],
+    ) -> Finding | None:
+        """The finding for a flagged span under its most likely rule, or none when that rule does not
+        apply to this draft (e.g. an ordinary-food rule on a registered health food)."""
+        assert self.classifier is not None
+        rule = self._rules_by_id.get(self.classifier.likely_rules(*evidence)[0])
+        if rule is None or not self._applies(rule, doc_type, norm.text):
+            return None
+        spared = [self._rx(p) for p in self.rules.get("global_exceptions") or []]
+        if rule.get("allowed_functions_filter", True):
+            spared += [self._rx(p) for p in self.rules.get("allowed_functions") or []]
+        words = norm.text[sentence[0] : sentence[1]]
+        if any(
+            sentence[0] + m.start() <= span[0] and span[1] <= sentence[0] + m.end() for rx in spared for m in rx.finditer(words)
+        ):
+            return None  # a mandatory statement or a catalogue function claim, word for word
+        start, end = norm.to_original[span[0]], norm.to_original[span[1] - 1] + 1
+        finding = self._claim_finding(rule, draft, start, end)
+        finding.layer, finding.score = "classifier", evidence[0].violation
+        finding.confidence = "high" if evidence[0].violation >= 0.9 else "medium"
+        return finding
+
+    def _claim_finding(self, rule: dict[str, Any], draft: str, start: int, end: int) -> Finding:
+        return Finding(
+            kind=rule.get("kind", "prohibited_claim"),
+            rule=rule["id"],
+            text=draft[start:end],
+            start=start,
+            end=end,
+            message=rule["message"],
+            severity=rule.get("severity", "medium"),
+            citations=self._citations_for(rule.get("references") or []),
+            family=rule.get("family", ""),
+        )
 
     def _missing(self, text: str, doc_type: str) -> list[Finding]:
         out: list[Finding] = []
@@ -278,7 +421,7 @@ class ReviewEngine:
                 continue
             if ordinary and item.get("skip_for_ordinary_food"):
                 continue
-            if any(self._rx(p).search(text) for p in item.get("any_of") or []):
+            if self._present(item, text):
                 continue
             out.append(
                 Finding(

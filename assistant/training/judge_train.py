@@ -16,43 +16,7 @@ from typing import Any
 from assistant.embeddings import resolve_model_path
 from assistant.judge import BUNDLED_JUDGE, MAX_TOKENS
 from assistant.training.judge_data import PAIRS_FILE, SEED
-from assistant.training.publish import publish_model, training_arguments
-
-
-def length_bucketed_batches(lengths: list[int], batch_size: int, seed: int, epoch: int = 0) -> list[list[int]]:
-    """Batches of pairs of similar length in a seeded random order: a sentence pair padded to a
-    window's length would cost as much as the window (training time is mostly padding otherwise)."""
-    rng = random.Random(seed + epoch)
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    pool = batch_size * 64
-    batches: list[list[int]] = []
-    for start in range(0, len(order), pool):
-        group = sorted(order[start : start + pool], key=lambda i: lengths[i])
-        batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
-    rng.shuffle(batches)
-    return batches
-
-
-def _length_bucket_sampler() -> type:
-    from sentence_transformers.base.sampler import DefaultBatchSampler
-
-    class LengthBucketBatchSampler(DefaultBatchSampler):
-        def __init__(self, dataset: Any, batch_size: int, drop_last: bool, *args: Any, **kwargs: Any) -> None:
-            super().__init__(dataset, batch_size, drop_last, *args, **kwargs)
-            self.lengths = [len(q) + len(t) for q, t in zip(dataset["question"], dataset["text"], strict=True)]
-            self.epoch = 0
-
-        def set_epoch(self, epoch: int) -> None:
-            self.epoch = epoch
-
-        def __iter__(self) -> Any:
-            yield from length_bucketed_batches(self.lengths, self.batch_size, self.seed, self.epoch)
-
-        def __len__(self) -> int:
-            return (len(self.lengths) + self.batch_size - 1) // self.batch_size
-
-    return LengthBucketBatchSampler
+from assistant.training.publish import length_bucket_sampler, publish_model, training_arguments
 
 
 @dataclass(frozen=True)
@@ -122,7 +86,7 @@ def train_judge(
     args = CrossEncoderTrainingArguments(
         **training_arguments(work, epochs, batch_size, learning_rate, seed),
         logging_steps=50,
-        batch_sampler=_length_bucket_sampler(),
+        batch_sampler=length_bucket_sampler(),
     )
     trainer = CrossEncoderTrainer(
         model=model,

@@ -1,10 +1,11 @@
-"""Training arguments both trainers share, and writing a trained model where the assistant loads it: weights, a short README and the training
-record, staged beside the target and swapped in only when complete (no checkpoints, no optimizer
-state)."""
+"""What the trainers share: training arguments, length-bucketed batches, and writing a trained
+model where the assistant loads it (weights, a short README and the training record, staged beside
+the target and swapped in only when complete; no checkpoints, no optimizer state)."""
 
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 
 def training_arguments(work: Path, epochs: float, batch_size: int, learning_rate: float, seed: int) -> dict[str, Any]:
-    """What both trainers share: seeded, CPU only, no checkpoints or evaluation during training."""
+    """Seeded, CPU only, no checkpoints or evaluation during training."""
     return {
         "output_dir": str(work),
         "num_train_epochs": epochs,
@@ -40,3 +41,40 @@ def publish_model(save: Callable[[Path], None], output: Path, readme: str, train
     (staging / "training.json").write_text(json.dumps(training, ensure_ascii=False, indent=2), encoding="utf-8")
     shutil.rmtree(output, ignore_errors=True)
     staging.rename(output)
+
+
+def length_bucketed_batches(lengths: list[int], batch_size: int, seed: int, epoch: int = 0) -> list[list[int]]:
+    """Batches of inputs of similar length in a seeded random order: a sentence padded to a
+    window's length would cost as much as the window (training time is mostly padding otherwise)."""
+    rng = random.Random(seed + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    pool = batch_size * 64
+    batches: list[list[int]] = []
+    for start in range(0, len(order), pool):
+        group = sorted(order[start : start + pool], key=lambda i: lengths[i])
+        batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def length_bucket_sampler() -> type:
+    from sentence_transformers.base.sampler import DefaultBatchSampler
+
+    class LengthBucketBatchSampler(DefaultBatchSampler):
+        def __init__(self, dataset: Any, batch_size: int, drop_last: bool, *args: Any, **kwargs: Any) -> None:
+            super().__init__(dataset, batch_size, drop_last, *args, **kwargs)
+            texts = [dataset[name] for name in dataset.column_names if name != "label"]
+            self.lengths = [sum(len(t) for t in row) for row in zip(*texts, strict=True)]
+            self.epoch = 0
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = epoch
+
+        def __iter__(self) -> Any:
+            yield from length_bucketed_batches(self.lengths, self.batch_size, self.seed, self.epoch)
+
+        def __len__(self) -> int:
+            return (len(self.lengths) + self.batch_size - 1) // self.batch_size
+
+    return LengthBucketBatchSampler

@@ -5,15 +5,18 @@ from __future__ import annotations
 import streamlit as st
 from common import get_assistant
 
-from assistant.export.review_export import KIND_LABELS, review_docx, review_markdown
+from assistant.export.review_export import KIND_LABELS, layer_label, review_docx, review_markdown, type_line
 from assistant.render import highlight_html, page_label
 from assistant.review.drafts import DraftReadError, read_docx_bytes
 
 assistant = get_assistant()
 st.title("文稿审查")
-st.caption("检查保健食品标签、说明书和广告文稿：违规用语、缺少的必备声明、批准文号格式，每条问题都引用法条原文。")
+st.caption(
+    "检查保健食品标签、说明书和广告文稿：违规用语（规则与分类模型两层）、缺少的必备声明和标示项目、批准文号格式，"
+    "每条问题都引用法条原文。"
+)
 
-TYPES = {"auto": "自动判断", "label": "标签/说明书", "advert": "广告"}
+TYPES = {"auto": "自动判断", "label": "标签", "manual": "说明书", "advert": "广告"}
 uploaded = st.file_uploader("上传文稿（.txt 或 .docx），或在下方粘贴", type=["txt", "docx"])
 initial = ""
 if uploaded is not None:
@@ -32,6 +35,7 @@ result = st.session_state.get("review_result")
 if result is not None:
     if result.notice:
         st.caption(result.notice)
+    st.info(type_line(result))
     spans = [(f.start, f.end) for f in result.findings if f.start >= 0]
     st.subheader("标注后的文稿", anchor=False)
     st.markdown(highlight_html(result.draft, spans, numbered=True), unsafe_allow_html=True)  # escaped
@@ -39,18 +43,17 @@ if result is not None:
         st.success("未发现问题。")
     else:
         st.subheader(f"发现 {len(result.findings)} 个问题", anchor=False)
-        st.dataframe(
+        st.table(  # an HTML table: every cell is text (escaped), and the layer that found it is readable
             [
                 {
                     "类型": KIND_LABELS.get(f.kind, f.kind),
                     "文本": f.text or "（全文）",
+                    "发现方式": layer_label(f),
                     "问题": f.message,
                     "依据": "；".join(f"《{c.title}》{c.article}" for c in f.citations),
                 }
                 for f in result.findings
-            ],
-            use_container_width=True,
-            hide_index=True,
+            ]
         )
         st.subheader("引用的条文", anchor=False)
         seen: set[tuple[str, str]] = set()
