@@ -82,10 +82,13 @@ def _measure(engine: ReviewEngine, items: list[dict[str, Any]], families: dict[s
         tally.seconds.append(time.perf_counter() - started)
         spans = [f for f in result.findings if f.start >= 0]
         claims = [f for f in spans if f.kind != "format_error"]
-        hard = item.get("must_flag_hard") or [False] * len(item.get("must_flag", []))
-        rules = item.get("must_flag_rules") or [""] * len(item.get("must_flag", []))
-        for phrase, rule, is_hard in zip(item.get("must_flag", []), rules, hard, strict=False):
-            family = families.get(rule, "other")
+        phrases = item.get("must_flag", [])
+        hard = item.get("must_flag_hard") or [False] * len(phrases)
+        rules = item.get("must_flag_rules") or []
+        if len(rules) != len(phrases) or not all(r in families for r in rules):
+            rules = [""] * len(phrases)  # (the project's own set names families per draft, not per phrase)
+        for phrase, rule, is_hard in zip(phrases, rules, hard, strict=True):
+            family = families.get(rule, "(not given)")
             tally.must[family] += 1
             tally.hard_must += bool(is_hard)
             if _hit(claims, _occurrences(draft, phrase)):
@@ -204,7 +207,10 @@ def _write_report(
     lengths = sorted(len(i["draft"]) for i in items)
 
     def row(label: str, key: str, target: str, fmt: str = "{}") -> str:
-        return f"| {label} | {fmt.format(rules_only[key])} | {fmt.format(full[key])} | {target} |"
+        def cell(value: Any) -> str:
+            return "—" if value is None else fmt.format(value)
+
+        return f"| {label} | {cell(rules_only[key])} | {cell(full[key])} | {target} |"
 
     family_rows = [
         f"| {family} | {tallies[names[0]].must[family]} | {rules_only['recall_by_family'][family]:.3f} | "
@@ -229,7 +235,7 @@ def _write_report(
         f"| metric | {names[0]} | {names[1]} | target |",
         "|---|---|---|---|",
         row("must-flag recall", "must_flag_recall", "≥ 0.90", "{:.3f}"),
-        row("recall of hard phrases (no textbook trigger word)", "hard_recall", "—", "{}"),
+        row("recall of hard phrases (no textbook trigger word)", "hard_recall", "—", "{:.3f}"),
         row("findings on fully compliant drafts", "findings_on_compliant_drafts", "≤ 1 per 20 drafts"),
         row("compliant drafts with any finding", "compliant_drafts_flagged", "0"),
         row("must-not-flag phrases flagged", "must_not_flag_flagged", "0"),

@@ -26,6 +26,7 @@ REVIEW_DATA = PROJECT_ROOT / "evals" / "training" / "review" / "raw"
 SEED = 20261203
 DEV_SHARE = 10  # one sentence in DEV_SHARE, chosen by a hash of its text, is held out of training
 TARGET_FALSE_FLAGS = 0.02  # share of held-out compliant sentences (look-alikes, by design) the threshold may flag
+COMPOSITE_SHARE = 0.5  # composite sentences added to training, per training sentence
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
@@ -73,6 +74,21 @@ def load_sentences(folder: Path = REVIEW_DATA) -> list[Sentence]:
     return out
 
 
+def composites(rows: list[Sentence], seed: int, share: float = COMPOSITE_SHARE) -> list[Sentence]:
+    """Training sentences joined to a compliant one by a comma, in either order, keeping the label of
+    the first: a claim inside a long, otherwise harmless sentence is still a claim, and two harmless
+    clauses stay harmless. Drawn from the training split only, seeded."""
+    rng = random.Random(seed)
+    compliant = [r for r in rows if r.label == COMPLIANT]
+    out: list[Sentence] = []
+    for row in rng.sample(rows, int(share * len(rows))):
+        other = rng.choice(compliant).text.rstrip("。！!；;，,")
+        text = row.text.rstrip("。！!；;，,")
+        joined = f"{text}，{other}" if rng.random() < 0.5 else f"{other}，{text}"
+        out.append(Sentence(joined + "。", row.label, row.hard, "train"))
+    return out
+
+
 def fit_threshold(violation: np.ndarray, is_violation: np.ndarray, target: float = TARGET_FALSE_FLAGS) -> float:
     """The lowest P(violation) threshold that flags at most `target` of the compliant sentences."""
     compliant = np.sort(violation[~is_violation])[::-1]
@@ -110,6 +126,7 @@ def train_review(
     rows = load_sentences(data)
     train_rows = [r for r in rows if r.split == "train"]
     dev_rows = [r for r in rows if r.split == "dev"]
+    train_rows += composites(train_rows, seed)
     random.Random(seed).shuffle(train_rows)
 
     model = CrossEncoder(
