@@ -83,15 +83,23 @@ def load_sentence_transformer(path: Path, device: str = "cpu") -> Any:
     return SentenceTransformer(modules=[transformer, pooling], device=device)
 
 
+def index_model_id(settings: Settings) -> str:
+    """What an index records as the model that built it: the model, and the runtime unless torch."""
+    return settings.embedding_model + ("" if settings.embedding_backend == "torch" else f"@{settings.embedding_backend}-int8")
+
+
 class LocalSentenceEmbeddings(Embeddings):
-    """A sentence-transformers model from a local folder; vectors are L2-normalized (cosine)."""
+    """A sentence-transformers model from a local folder, run by torch (fp32) or as an int8 ONNX
+    copy (`embedding_backend`); vectors are L2-normalized (cosine)."""
 
     def __init__(self, settings: Settings) -> None:
         self.model_name = settings.embedding_model
+        self.backend = settings.embedding_backend
         self.path = resolve_model_path(settings.embedding_model)
         self.batch_size = settings.embedding_batch_size
         self.device = settings.embedding_device
         self._torch_threads = settings.torch_threads
+        self._cache_dir = settings.model_cache_dir
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -103,12 +111,25 @@ class LocalSentenceEmbeddings(Embeddings):
             return self._model
 
     def _load(self) -> Any:
+        if self.backend == "onnx":
+            from assistant.onnx_models import OnnxEncoder
+
+            return OnnxEncoder(self.path, self._cache_dir, max_length=512, threads=self._torch_threads)
         prepare_torch(self._torch_threads)
         return load_sentence_transformer(self.path, self.device)
 
     @property
     def dimension(self) -> int:
+        if self.backend == "onnx":
+            return int(self.model.embed(["维度"]).shape[1])
         return int(self.model.get_sentence_embedding_dimension())
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        if self.backend == "onnx":
+            return np.asarray(self.model.embed(texts))
+        return np.asarray(
+            self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False)
+        )
 
     def embed_documents(
         self, texts: list[str], progress: Callable[[int], None] | None = None
@@ -118,12 +139,7 @@ class LocalSentenceEmbeddings(Embeddings):
         vectors: list[list[float]] = [[] for _ in texts]
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            out = self.model.encode(
-                [texts[i] for i in batch],
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-            )
+            out = self._encode([texts[i] for i in batch])
             for i, vector in zip(batch, out, strict=True):
                 vectors[i] = vector.tolist()
             if progress:
@@ -131,8 +147,7 @@ class LocalSentenceEmbeddings(Embeddings):
         return vectors
 
     def embed_query(self, text: str) -> list[float]:
-        out = self.model.encode([text], normalize_embeddings=True, show_progress_bar=False)
-        return [float(x) for x in out[0]]
+        return [float(x) for x in self._encode([text])[0]]
 
 
 class VectorCache:

@@ -10,7 +10,7 @@ from typing import Any
 
 from assistant.answering.chain import AnswerService
 from assistant.answering.followup import Turn
-from assistant.embeddings import LocalSentenceEmbeddings
+from assistant.embeddings import LocalSentenceEmbeddings, index_model_id
 from assistant.ingest import IngestProgress, ingest_paths
 from assistant.judge import Judge
 from assistant.lookup import LookupResult
@@ -81,7 +81,7 @@ class Assistant:
     def store(self) -> Store:
         with self._lock:
             if self._store is None:
-                self._store = Store(self.settings, self.settings.embedding_model)
+                self._store = Store(self.settings, index_model_id(self.settings))
             return self._store
 
     # --- ingestion ---------------------------------------------------------------------------------
@@ -97,12 +97,12 @@ class Assistant:
         document the index held that still exists (uploaded documents survive a model change)."""
         with self._lock:
             if self._store is None:
-                self._store = Store(self.settings, self.settings.embedding_model, check_model=False)
+                self._store = Store(self.settings, index_model_id(self.settings), check_model=False)
             store = self._store
         records = store.registry.documents(state=None)
         for record in records:
             store.delete_document(record.meta.doc_id)
-        store.registry.set_info("embedding_model", self.settings.embedding_model)
+        store.registry.set_info("embedding_model", index_model_id(self.settings))
         corpus = self.settings.corpus_dir.resolve()
         others = dict.fromkeys(Path(r.meta.source_path) for r in records)
         return [self.settings.corpus_dir, *(p for p in others if p.is_file() and corpus not in p.resolve().parents)]

@@ -22,13 +22,15 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-# Bump when the export recipe changes: every cached copy is then made again.
+# Bump when an export recipe changes: every cached copy is then made again.
 RECIPE = "ort-bert-fused-qint8-v1"
+ENCODER_RECIPE = "ort-bert-encoder-fused-qint8-perchannel-rr-v1"
 
 
-def model_hash(folder: Path) -> str:
-    digest = hashlib.sha256(RECIPE.encode())
-    for name in ("config.json", "model.safetensors"):
+def model_hash(folder: Path, recipe: str = RECIPE) -> str:
+    digest = hashlib.sha256(recipe.encode())
+    weights = next(n for n in ("model.safetensors", "pytorch_model.bin") if (folder / n).is_file())
+    for name in ("config.json", weights):
         with open(folder / name, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
@@ -46,25 +48,49 @@ def quantized_cross_encoder(folder: Path, cache_dir: Path) -> Path:
     return target
 
 
-def export_quantized(folder: Path, target: Path) -> None:
-    """Export the sequence classifier in `folder` (fp16 or fp32 weights) to a fused int8 ONNX file."""
+def quantized_encoder(folder: Path, cache_dir: Path) -> Path:
+    """The int8 ONNX file of the sentence encoder (a BERT body) in `folder`, made on first use."""
+    target = cache_dir / f"{folder.name}-encoder-{model_hash(folder, ENCODER_RECIPE)}.onnx"
+    if target.is_file():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    log.warning("首次使用：正在把嵌入模型 %s 转换为量化 ONNX 模型（约 15 秒，只做一次）……", folder.name)
+    export_quantized(folder, target, encoder=True)
+    return target
+
+
+def export_quantized(folder: Path, target: Path, encoder: bool = False) -> None:
+    """Export the sequence classifier in `folder` (fp16 or fp32 weights) — or, with `encoder`, its
+    BERT body's token states — to a fused int8 ONNX file."""
     with tempfile.TemporaryDirectory(dir=target.parent) as work:
         plain, fused, quantized = (Path(work) / n for n in ("plain.onnx", "fused.onnx", "int8.onnx"))
-        _export(folder, plain)
+        _export(folder, plain, encoder)
         _fuse(folder, plain, fused)
-        _quantize(fused, quantized)
+        _quantize(fused, quantized, per_channel=encoder)
         os.replace(quantized, target)  # atomic: a concurrent reader sees the whole file or none
 
 
-def _export(folder: Path, out: Path) -> None:
+def _export(folder: Path, out: Path, encoder: bool = False) -> None:
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     # Eager attention exports as plain MatMul/Softmax, which the optimizer below fuses.
-    model = AutoModelForSequenceClassification.from_pretrained(
-        folder, local_files_only=True, dtype=torch.float32, attn_implementation="eager"
-    )
+    loader = AutoModel if encoder else AutoModelForSequenceClassification
+    loaded = loader.from_pretrained(folder, local_files_only=True, dtype=torch.float32, attn_implementation="eager")
+
+    class ByName(torch.nn.Module):
+        """The model called with its inputs by name: the tracer passes them by position, and
+        BertModel's positional parameters are not (input_ids, attention_mask, token_type_ids)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = loaded
+
+        def forward(self, *tensors: Any) -> Any:
+            return self.inner(**dict(zip(names, tensors, strict=True)))[0]
+
+    model = ByName()
     model.float().eval()
     sample = tokenizer([("问题", "一段文字")], return_tensors="pt")
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
@@ -74,8 +100,11 @@ def _export(folder: Path, out: Path) -> None:
             tuple(sample[n] for n in names),
             str(out),
             input_names=names,
-            output_names=["logits"],
-            dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "logits": {0: "batch"}},
+            output_names=["last_hidden_state"] if encoder else ["logits"],
+            dynamic_axes={
+                **{n: {0: "batch", 1: "tokens"} for n in names},
+                **({"last_hidden_state": {0: "batch", 1: "tokens"}} if encoder else {"logits": {0: "batch"}}),
+            },
             opset_version=17,
             dynamo=False,
         )
@@ -93,20 +122,29 @@ def _fuse(folder: Path, plain: Path, out: Path) -> None:
     optimized.save_model_to_file(str(out))
 
 
-def _quantize(fused: Path, out: Path) -> None:
+def _quantize(fused: Path, out: Path, per_channel: bool = False) -> None:
+    """int8 weights. The encoder's vectors need per-channel scales with a 7-bit range (mean cosine to
+    fp32 0.993 on corpus chunks, against 0.87 per tensor; full-range per-channel int8 overflows the
+    CPU's int8 dot products); the judge's decisions were measured with per-tensor scales."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # Fused operators hide some tensor types from shape inference; they are all float.
     quantize_dynamic(
-        str(fused), str(out), weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT}
+        str(fused),
+        str(out),
+        weight_type=QuantType.QInt8,
+        per_channel=per_channel,
+        reduce_range=per_channel,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
 
 
-class OnnxClassifier:
-    """Logits of a quantized sequence classifier, one input per run: dynamic quantization scales
-    activations per run, so batching inputs together would make one input's logits depend on its
-    neighbours; one input per run is also free of padding."""
+class OnnxModel:
+    """One int8 ONNX file and its tokenizer, run one input at a time: dynamic quantization scales
+    activations per run, so batching inputs together would make one input's output depend on its
+    neighbours (and pad it). One input uses every core; many run in parallel, one core each, which
+    keeps both cores busy on the small inputs these models read."""
 
     def __init__(self, model_file: Path, tokenizer_folder: Path, max_length: int, threads: int = 0) -> None:
         import onnxruntime as ort
@@ -114,23 +152,59 @@ class OnnxClassifier:
 
         self.tokenizer: Any = AutoTokenizer.from_pretrained(tokenizer_folder, local_files_only=True)
         self.max_length = max_length
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.threads = threads or (os.cpu_count() or 1)
 
-    def run(self, first: str, second: str | None = None) -> np.ndarray:
+        def session(intra: int) -> Any:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = intra
+            options.inter_op_num_threads = 1
+            return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+
+        self.single = session(self.threads)
+        self.parallel = session(1) if self.threads > 1 else self.single
+        self.inputs = [i.name for i in self.single.get_inputs()]
+
+    def output(self, session: Any, first: str, second: str | None = None) -> np.ndarray:
         encoded = self.tokenizer(first, second, truncation=True, max_length=self.max_length, return_tensors="np")
         feed = {name: encoded[name].astype(np.int64) for name in self.inputs}
-        return np.asarray(self.session.run(None, feed)[0]).reshape(-1)
+        return np.asarray(session.run(None, feed)[0])[0]
+
+    def outputs(self, inputs: list[tuple[str, str | None]]) -> list[np.ndarray]:
+        if len(inputs) <= 1 or self.threads == 1:
+            return [self.output(self.single, *pair) for pair in inputs]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=self.threads) as pool:
+            return list(pool.map(lambda pair: self.output(self.parallel, *pair), inputs))
 
 
-class OnnxCrossEncoder(OnnxClassifier):
+class OnnxClassifier(OnnxModel):
+    """Logits of a quantized sequence classifier."""
+
+    def run(self, first: str, second: str | None = None) -> np.ndarray:
+        return self.output(self.single, first, second).reshape(-1)
+
+
+class OnnxCrossEncoder(OnnxModel):
     """The relevance score of (question, text) pairs from a cross-encoder folder's int8 copy."""
 
     def __init__(self, folder: Path, cache_dir: Path, max_length: int, threads: int = 0) -> None:
         super().__init__(quantized_cross_encoder(folder, cache_dir), folder, max_length, threads)
 
     def logits(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        return np.array([float(self.run(question, text)[0]) for question, text in pairs], dtype=np.float64)
+        out = self.outputs([(question, text) for question, text in pairs])
+        return np.array([float(o.reshape(-1)[0]) for o in out], dtype=np.float64)
+
+
+class OnnxEncoder(OnnxModel):
+    """Mean-pooled, L2-normalized sentence vectors from an encoder's int8 copy (every token of a
+    lone input is real, so the mean is over all of them, as sentence-transformers' mean pooling)."""
+
+    def __init__(self, folder: Path, cache_dir: Path, max_length: int, threads: int = 0) -> None:
+        super().__init__(quantized_encoder(folder, cache_dir), folder, max_length, threads)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        vectors = np.stack([states.mean(axis=0) for states in self.outputs([(t, None) for t in texts])])
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
             "an index built by another model needs `ingest --rebuild`."
         ),
     )
+    embedding_backend: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="Runtime of the embedding model: 'onnx' runs an int8 ONNX copy made once from the model's weights "
+        "(see evals/reports/embedding-runtime.md), 'torch' the weights in fp32. Vectors of the two differ slightly: an "
+        "index records the runtime that built it and refuses the other (`ingest --rebuild`).",
+    )
     embedding_batch_size: int = Field(default=32, ge=1, description="Passages embedded per model call.")
     embedding_device: str = Field(default="cpu", description="Torch device for the embedding model.")
     torch_threads: int = Field(

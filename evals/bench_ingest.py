@@ -1,8 +1,10 @@
-"""Ingest benchmark on the bundled corpus (a benchmark, not a test).
+"""Ingest benchmark on the bundled corpus (a benchmark, not a test), for each embedding runtime.
 
 Prints total ingest time into a fresh index, the time spent in the embedding model alone, their
-ratio, chunks per second, and the re-ingest time of the unchanged corpus.
-Run: .venv/bin/python evals/bench_ingest.py [--runs 1]
+ratio, chunks per second, and the re-ingest time of the unchanged corpus — torch fp32 and int8 ONNX
+side by side; then the first-run ingest of a new user (model load and, for ONNX, its one-off export
+included) when asked.
+Run: .venv/bin/python evals/bench_ingest.py [--runs 1] [--backends torch onnx]
 """
 
 from __future__ import annotations
@@ -34,11 +36,17 @@ class TimedEmbeddings(LocalSentenceEmbeddings):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=1, help="fresh-index runs to time")
+    parser.add_argument("--backends", nargs="+", default=["torch", "onnx"], help="embedding runtimes to compare")
     args = parser.parse_args()
-    base = Settings()
+    for backend in args.backends:
+        print(f"== embedding runtime: {backend}")
+        bench(Settings().model_copy(update={"embedding_backend": backend}), args.runs)
+
+
+def bench(base: Settings, runs: int) -> None:
     model = TimedEmbeddings(base)
     model.embed_query("预热")  # load the model outside the timings
-    for run in range(1, args.runs + 1):
+    for run in range(1, runs + 1):
         with tempfile.TemporaryDirectory() as tmp:
             settings = base.model_copy(update={"index_dir": Path(tmp) / "index"})
             assistant = Assistant(settings, embeddings=model)

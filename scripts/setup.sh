@@ -49,6 +49,6 @@ if [ -n "$debs" ]; then
   fi
 fi
 
-# The judge's int8 ONNX copy (made once, keyed by the weights; see README "The judge"), so the
-# first question does not wait for it.
-.venv/bin/python -c "from assistant.engine import Assistant; from assistant.settings import Settings; j = Assistant(Settings()).judge; j and j.score('预热', ['文字'])"
+# The int8 ONNX copies of the embedding model and the judge (made once, keyed by the weights; see
+# README "Speed"), so the first ingest and the first question do not wait for them.
+.venv/bin/python -c "from assistant.engine import Assistant; from assistant.settings import Settings; a = Assistant(Settings()); a.embeddings.embed_query('预热'); j = a.judge; j and j.score('预热', ['文字'])"

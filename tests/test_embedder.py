@@ -28,11 +28,34 @@ def test_shipped_embedder_is_compact_and_loads_offline_in_fp32() -> None:
     weights = sum(p.stat().st_size for p in TRAINED_EMBEDDER.glob("*.safetensors"))
     assert 0 < weights <= 60 * 1024 * 1024
     assert not list(TRAINED_EMBEDDER.glob("checkpoint*")) and not list(TRAINED_EMBEDDER.glob("optimizer*"))
-    embeddings = LocalSentenceEmbeddings(Settings(embedding_model="m3e-small-regs"))
+    embeddings = LocalSentenceEmbeddings(Settings(embedding_model="m3e-small-regs", embedding_backend="torch"))
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
     assert embeddings.dimension == 512
     assert next(embeddings.model.parameters()).dtype.is_floating_point
     assert str(next(embeddings.model.parameters()).dtype) == "torch.float32"
+
+
+PASSAGES = [
+    "第七十八条 保健食品的标签、说明书不得涉及疾病预防、治疗功能，内容应当真实，与注册或者备案的内容相一致，"
+    "载明适宜人群、不适宜人群、功效成分或者标志性成分及其含量等，并声明“本品不能代替药物”。",
+    "第十八条 保健食品广告不得含有下列内容：（一）表示功效、安全性的断言或者保证；（二）涉及疾病预防、治疗功能；",
+    "备案用的检验报告多久内有效？",
+    "第六十七条 预包装食品的包装上应当有标签。标签应当标明下列事项：（一）名称、规格、净含量、生产日期；" * 3,
+]
+
+
+def test_int8_onnx_and_fp32_torch_vectors_alike_and_the_copy_is_made_once(tmp_path: Path) -> None:
+    """The int8 runtime moves vectors a little; its copy lands in the model cache keyed by the weights."""
+    settings = Settings(model_cache_dir=tmp_path / "models")
+    onnx = LocalSentenceEmbeddings(settings.model_copy(update={"embedding_backend": "onnx"}))
+    torch = LocalSentenceEmbeddings(settings.model_copy(update={"embedding_backend": "torch"}))
+    a, b = np.asarray(onnx.embed_documents(PASSAGES)), np.asarray(torch.embed_documents(PASSAGES))
+    cosine = (a * b).sum(axis=1)
+    assert cosine.min() >= 0.98 and cosine.mean() >= 0.985, cosine
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-4)
+    assert np.allclose(onnx.embed_query(PASSAGES[2]), a[2], atol=1e-5)  # a text's vector never depends on its batch
+    copies = list((tmp_path / "models").glob("embedder-encoder-*.onnx"))
+    assert len(copies) == 1 and onnx.dimension == torch.dimension == 512
 
 
 def _top1(model: str, rows: list[dict[str, str]]) -> int:
@@ -76,6 +99,21 @@ def test_an_index_built_by_another_model_is_refused_then_rebuilt_with_all_its_do
     assert len(current.documents()) == 2
     assert current.search("广告虚假内容", k=1)[0].chunk.title == "上传的文件"
     current.close()
+
+
+def test_an_index_built_by_one_runtime_is_refused_by_the_other(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.md").write_text("# 测试规定\n\n第一条 保健食品的标签应当真实。\n", encoding="utf-8")
+    settings = Settings(index_dir=tmp_path / "index", data_dir=tmp_path / "data", corpus_dir=corpus)
+    built = Assistant(settings.model_copy(update={"embedding_backend": "torch"}))
+    assert not built.ingest([corpus]).failed
+    built.close()
+    other = Assistant(settings.model_copy(update={"embedding_backend": "onnx"}))
+    with pytest.raises(IndexMismatchError, match="ingest --rebuild") as refused:
+        other.index_is_empty()
+    assert "m3e-small-regs@onnx-int8" in str(refused.value)
+    other.close()
 
 
 def test_train_embedder_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from assistant.embeddings import index_model_id
 from assistant.engine import Assistant
 from assistant.evaluation.golden import (
     REPORTS_DIR,
@@ -70,10 +71,11 @@ class ConfigResult:
 
 def eval_settings(settings: Settings) -> Settings:
     """The evaluation index lives beside the user's, so evaluating never touches it; one per
-    embedding model, so switching models never meets an index built by another."""
+    embedding model and runtime, so switching either never meets an index built by another."""
     model = settings.embedding_model
     name = model if model.replace("-", "").isalnum() else hashlib.sha1(model.encode()).hexdigest()[:10]
-    return settings.model_copy(update={"index_dir": settings.index_dir.parent / f"eval-{name}"})
+    suffix = "" if settings.embedding_backend == "torch" else f"-{settings.embedding_backend}"
+    return settings.model_copy(update={"index_dir": settings.index_dir.parent / f"eval-{name}{suffix}"})
 
 
 # --- the typical-RAG baseline -------------------------------------------------------------------
@@ -98,7 +100,7 @@ class TypicalRagBaseline:
             except Exception:
                 continue
             texts.extend(splitter.split_text("\n".join(p.text for p in raw.pages)))
-        stamp = hashlib.sha1(("\x00".join(texts) + settings.embedding_model).encode()).hexdigest()[:16]
+        stamp = hashlib.sha1(("\x00".join(texts) + index_model_id(settings)).encode()).hexdigest()[:16]
         client = make_chroma_client(
             settings.model_copy(update={"index_dir": settings.index_dir / "baseline"})
         )
