@@ -39,23 +39,19 @@ def model_hash(folder: Path, recipe: str = RECIPE) -> str:
 
 def quantized_cross_encoder(folder: Path, cache_dir: Path) -> Path:
     """The int8 ONNX file of the cross-encoder in `folder`, made on first use."""
-    target = cache_dir / f"{folder.name}-{model_hash(folder)}.onnx"
-    if target.is_file():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    log.warning("首次使用：正在把 %s 转换为量化 ONNX 模型（约 15 秒，只做一次）……", folder.name)
-    export_quantized(folder, target)
-    return target
+    return _cached_copy(folder, cache_dir / f"{folder.name}-{model_hash(folder)}.onnx", encoder=False)
 
 
 def quantized_encoder(folder: Path, cache_dir: Path) -> Path:
     """The int8 ONNX file of the sentence encoder (a BERT body) in `folder`, made on first use."""
-    target = cache_dir / f"{folder.name}-encoder-{model_hash(folder, ENCODER_RECIPE)}.onnx"
-    if target.is_file():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    log.warning("首次使用：正在把嵌入模型 %s 转换为量化 ONNX 模型（约 15 秒，只做一次）……", folder.name)
-    export_quantized(folder, target, encoder=True)
+    return _cached_copy(folder, cache_dir / f"{folder.name}-encoder-{model_hash(folder, ENCODER_RECIPE)}.onnx", encoder=True)
+
+
+def _cached_copy(folder: Path, target: Path, encoder: bool) -> Path:
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        log.warning("首次使用：正在把模型 %s 转换为量化 ONNX 模型（约 15 秒，只做一次）……", folder.name)
+        export_quantized(folder, target, encoder)
     return target
 
 
