@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from assistant.settings import Settings
+from assistant.settings import DEFAULT_MAX_COMPRESSION_RATIO, DEFAULT_MAX_UNPACKED_MB, Settings
 from assistant.types import DocumentMeta, PageText, RawDocument
 
 SUPPORTED_SUFFIXES = {".pdf", ".txt", ".md", ".markdown", ".docx"}
@@ -196,13 +196,31 @@ def _load_md(path: Path, data: bytes, settings: Settings) -> tuple[list[PageText
     return [PageText(1, markdown_to_text(body))], info
 
 
-def open_docx(data: bytes) -> Any:
-    """A python-docx Document from bytes, or LoadError with the reason."""
+def open_docx(
+    data: bytes, max_unpacked_mb: int = DEFAULT_MAX_UNPACKED_MB, max_ratio: int = DEFAULT_MAX_COMPRESSION_RATIO
+) -> Any:
+    """A python-docx Document from bytes, or LoadError with the reason. The zip's parts are checked
+    first: a part that would unpack far beyond its packed size, or parts that together exceed the
+    limit, are refused before anything is decompressed (zipfile never reads past a part's declared size)."""
     import io
     import zipfile
 
     import docx
 
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+    except zipfile.BadZipFile as err:
+        raise LoadError(f"DOCX 文件已损坏或不是 Word 文档（{type(err).__name__}）") from err
+    unpacked = sum(i.file_size for i in infos)
+    if unpacked > max_unpacked_mb * 1024 * 1024:
+        raise LoadError(f"DOCX 解压后约 {unpacked // (1024 * 1024)} MB，超过上限 {max_unpacked_mb} MB（ASSISTANT_MAX_UNPACKED_MB），已拒绝")
+    for info in infos:
+        if info.file_size > 1024 * 1024 and info.file_size > max_ratio * max(info.compress_size, 1):
+            raise LoadError(
+                f"DOCX 中的 {info.filename} 压缩比约 {info.file_size // max(info.compress_size, 1)} 倍，"
+                f"超过上限 {max_ratio} 倍（疑似压缩炸弹，ASSISTANT_MAX_COMPRESSION_RATIO），已拒绝"
+            )
     try:
         return docx.Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError) as err:
@@ -221,7 +239,7 @@ def docx_text(document: Any) -> str:
 
 
 def _load_docx(path: Path, data: bytes, settings: Settings) -> tuple[list[PageText], dict[str, Any]]:
-    document = open_docx(data)
+    document = open_docx(data, settings.max_unpacked_mb, settings.max_compression_ratio)
     info: dict[str, Any] = {}
     title = (document.core_properties.title or "").strip()
     if title:

@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODEL_CACHE = PROJECT_ROOT / "data" / "models"
+DEFAULT_MAX_UNPACKED_MB = 256
+DEFAULT_MAX_COMPRESSION_RATIO = 200
 
 
 class ChromaMode(StrEnum):
@@ -204,6 +206,17 @@ class Settings(BaseSettings):
         default=2000, ge=1, description="PDFs with more pages than this are refused rather than processed."
     )
     max_file_mb: int = Field(default=200, ge=1, description="Files larger than this (MB) are refused.")
+    max_unpacked_mb: int = Field(
+        default=DEFAULT_MAX_UNPACKED_MB,
+        ge=1,
+        description="A DOCX (a zip) whose parts would unpack to more than this (MB) is refused before it is opened.",
+    )
+    max_compression_ratio: int = Field(
+        default=DEFAULT_MAX_COMPRESSION_RATIO,
+        ge=2,
+        description="A DOCX part that unpacks to more than this many times its packed size is refused (a zip bomb; "
+        "Word's own XML compresses about 5–30×).",
+    )
 
     pdf_font: Path | None = Field(
         default=None,

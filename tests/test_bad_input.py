@@ -446,3 +446,13 @@ def test_cli_ingest_json_and_exit_code(tmp_path: Path) -> None:
     assert code == 0
     assert out["unchanged"] == [str(good)]
     assert out["failed"] == [] and out["added"] == [] and out["removed"] == []
+
+
+def test_a_docx_that_unpacks_too_far_is_refused_before_it_is_opened(tmp_path: Path) -> None:
+    from assistant.evaluation.badfiles import docx_bomb
+
+    bomb = docx_bomb(tmp_path / "big.docx", unpacked_mb=2)
+    lenient = Settings(max_compression_ratio=100_000, max_unpacked_mb=1)
+    with pytest.raises(LoadError, match="超过上限 1 MB"):
+        load_document(bomb, lenient, {})
+    assert load_document(bomb, Settings(max_compression_ratio=100_000), {}).pages  # within both limits it opens

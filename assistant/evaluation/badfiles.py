@@ -210,6 +210,27 @@ def xlsx_file(path: Path) -> Path:
     return path
 
 
+def docx_bomb(path: Path, unpacked_mb: int = 64) -> Path:
+    """A real Word document whose body part is padded with an XML comment of spaces: about 64 MB
+    unpacked from about 64 KB packed (the shape of a decompression bomb, small enough for a test)."""
+    import io
+
+    import docx
+
+    buffer = io.BytesIO()
+    document = docx.Document()
+    document.add_paragraph("第一条 本文件的正文很短。")
+    document.save(buffer)
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for info in source.infolist():
+            part = source.read(info.filename)
+            if info.filename == "word/document.xml":
+                head, _, body = part.partition(b"?>")
+                part = head + b"?><!--" + b" " * (unpacked_mb * 1024 * 1024) + b"-->" + body
+            bomb.writestr(info.filename, part)
+    return path
+
+
 def exe_file(path: Path) -> Path:
     path.write_bytes(
         b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 48 + b"PE\x00\x00"
@@ -243,6 +264,7 @@ def make_bad_files(folder: Path, duplicate_of: Path | None = None) -> dict[str, 
         "xlsx": BadFile(xlsx_file(folder / "table.xlsx"), ("不支持",)),
         "exe": BadFile(exe_file(folder / "setup.exe"), ("不支持",)),
         "no_ext": BadFile(no_ext, ("不支持",)),
+        "docx_bomb": BadFile(docx_bomb(folder / "bomb.docx"), ("压缩炸弹",)),
     }
     if duplicate_of is not None:
         copy = folder / f"zz-copy-of-{duplicate_of.name}"
