@@ -245,7 +245,7 @@ class ReviewEngine:
         items = [item for item in self._product_items() if self._present(item, text)]
         sheet = len(items) + len(found["package"])
         if sheet >= SHEET_CUES and sheet >= len(found["advert"]):
-            names = [str(item["headings"][0]) for item in items][:3]
+            names = [str(item.get("name", item["id"])) for item in items][:3]
             if "说明书" in found["leaflet"] or len(found["leaflet"]) > len(found["package"]):
                 return DocTypeGuess("manual", found["leaflet"] + names)
             return DocTypeGuess("label", found["package"] + names)
