@@ -328,7 +328,7 @@ class ReviewEngine:
                             k[0] == rule["id"] and _overlaps((start, end), (k[1], k[2])) for k in found
                         ):
                             continue
-                        found[key] = self._claim_finding(rule, draft, start, end)
+                        found[key] = self._finding(rule, draft, start, end)
         return list(found.values())
 
     def _applies(self, rule: dict[str, Any], doc_type: str, text: str) -> bool:
@@ -395,22 +395,33 @@ class ReviewEngine:
         ):
             return None  # a mandatory statement or a catalogue function claim, word for word
         start, end = norm.to_original[span[0]], norm.to_original[span[1] - 1] + 1
-        finding = self._claim_finding(rule, draft, start, end)
+        finding = self._finding(rule, draft, start, end)
         finding.layer, finding.score = "classifier", evidence[0].violation
         finding.confidence = "high" if evidence[0].violation >= 0.9 else "medium"
         return finding
 
-    def _claim_finding(self, rule: dict[str, Any], draft: str, start: int, end: int) -> Finding:
+    def _finding(
+        self,
+        item: dict[str, Any],
+        draft: str,
+        start: int,
+        end: int,
+        kind: str = "prohibited_claim",
+        family: str = "",
+        severity: str = "medium",
+    ) -> Finding:
+        """A finding of a rule, required statement or number format (its `kind`, `family` and
+        `severity` in the rules file win over the defaults); start −1: nothing in the draft to mark."""
         return Finding(
-            kind=rule.get("kind", "prohibited_claim"),
-            rule=rule["id"],
-            text=draft[start:end],
+            kind=item.get("kind", kind),
+            rule=item["id"],
+            text=draft[start:end] if start >= 0 else "",
             start=start,
             end=end,
-            message=rule["message"],
-            severity=rule.get("severity", "medium"),
-            citations=self._citations_for(rule.get("references") or []),
-            family=rule.get("family", ""),
+            message=item["message"],
+            severity=item.get("severity", severity),
+            citations=self._citations_for(item.get("references") or []),
+            family=item.get("family", family),
         )
 
     def _missing(self, text: str, doc_type: str) -> list[Finding]:
@@ -423,19 +434,7 @@ class ReviewEngine:
                 continue
             if self._present(item, text):
                 continue
-            out.append(
-                Finding(
-                    kind="missing_statement",
-                    rule=item["id"],
-                    text="",
-                    start=-1,
-                    end=-1,
-                    message=item["message"],
-                    severity=item.get("severity", "high"),
-                    citations=self._citations_for(item.get("references") or []),
-                    family="required_statement",
-                )
-            )
+            out.append(self._finding(item, "", -1, -1, "missing_statement", "required_statement", "high"))
         return out
 
     def _formats(self, draft: str, norm: View) -> list[Finding]:
@@ -452,19 +451,7 @@ class ReviewEngine:
                 start, end = norm.to_original[s], norm.to_original[e - 1] + 1
                 if any(_overlaps((start, end), (f.start, f.end)) for f in out):
                     continue
-                out.append(
-                    Finding(
-                        kind="format_error",
-                        rule=item["id"],
-                        text=draft[start:end],
-                        start=start,
-                        end=end,
-                        message=item["message"],
-                        severity=item.get("severity", "high"),
-                        citations=self._citations_for(item.get("references") or []),
-                        family="number_format",
-                    )
-                )
+                out.append(self._finding(item, draft, start, end, "format_error", "number_format", "high"))
         return out
 
 
