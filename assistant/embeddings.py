@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -83,6 +84,24 @@ def load_sentence_transformer(path: Path, device: str = "cpu") -> Any:
     return SentenceTransformer(modules=[transformer, pooling], device=device)
 
 
+def mean_pooled_only(path: Path) -> bool:
+    """Whether the model in `path` is a transformer with plain mean pooling (and at most a
+    normalization): what the ONNX runtime computes. m3e folders without modules.json are mean-pooled
+    here too (`load_sentence_transformer`)."""
+    modules_file = path / "modules.json"
+    if not modules_file.is_file():
+        return True
+    modules = json.loads(modules_file.read_text(encoding="utf-8"))
+    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
+    if kinds[:2] != ["Transformer", "Pooling"] or any(k != "Normalize" for k in kinds[2:]):
+        return False
+    pooling = json.loads((path / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
+    if "pooling_mode" in pooling:
+        return pooling["pooling_mode"] == "mean"
+    modes = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and v is True]
+    return modes == ["pooling_mode_mean_tokens"]
+
+
 def index_model_id(settings: Settings) -> str:
     """What an index records as the model that built it: the model, and the runtime unless torch."""
     return settings.embedding_model + ("" if settings.embedding_backend == "torch" else f"@{settings.embedding_backend}-int8")
@@ -114,14 +133,19 @@ class LocalSentenceEmbeddings(Embeddings):
         if self.backend == "onnx":
             from assistant.onnx_models import OnnxEncoder
 
+            if not mean_pooled_only(self.path):
+                raise ModelNotFoundError(
+                    f"嵌入模型 {self.path} 不是“Transformer + 平均池化”结构（例如使用 CLS 池化或 Dense 层），"
+                    "ONNX 运行时无法照原样计算：请设置 ASSISTANT_EMBEDDING_BACKEND=torch。"
+                )
             return OnnxEncoder(self.path, self._cache_dir, max_length=512, threads=self._torch_threads)
         prepare_torch(self._torch_threads)
         return load_sentence_transformer(self.path, self.device)
 
     @property
     def dimension(self) -> int:
-        if self.backend == "onnx":
-            return int(self.model.embed(["维度"]).shape[1])
+        if self.backend == "onnx":  # mean pooling keeps the transformer's width
+            return int(json.loads((self.path / "config.json").read_text(encoding="utf-8"))["hidden_size"])
         return int(self.model.get_sentence_embedding_dimension())
 
     def _encode(self, texts: list[str]) -> np.ndarray:

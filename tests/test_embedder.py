@@ -13,7 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.embeddings import TRAINED_EMBEDDER, LocalSentenceEmbeddings, resolve_model_path
+from assistant.embeddings import (
+    TRAINED_EMBEDDER,
+    LocalSentenceEmbeddings,
+    ModelNotFoundError,
+    resolve_model_path,
+)
 from assistant.engine import Assistant
 from assistant.settings import PROJECT_ROOT, Settings
 from assistant.store import IndexMismatchError
@@ -56,6 +61,19 @@ def test_int8_onnx_and_fp32_torch_vectors_alike_and_the_copy_is_made_once(tmp_pa
     assert np.allclose(onnx.embed_query(PASSAGES[2]), a[2], atol=1e-5)  # a text's vector never depends on its batch
     copies = list((tmp_path / "models").glob("embedder-encoder-*.onnx"))
     assert len(copies) == 1 and onnx.dimension == torch.dimension == 512
+
+
+def test_the_onnx_runtime_refuses_a_model_it_cannot_pool_as_trained(tmp_path: Path) -> None:
+    """The ONNX copy mean-pools token states; a model that pools otherwise (bge: CLS) is refused."""
+    import shutil
+
+    folder = tmp_path / "cls-pooled"
+    shutil.copytree(TRAINED_EMBEDDER, folder)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"embedding_dimension": 512, "pooling_mode": "cls"}))
+    embeddings = LocalSentenceEmbeddings(Settings(embedding_model=str(folder), model_cache_dir=tmp_path / "models"))
+    with pytest.raises(ModelNotFoundError, match="ASSISTANT_EMBEDDING_BACKEND=torch"):
+        embeddings.embed_query("保健食品")
+    assert not (tmp_path / "models").exists()  # refused before any export
 
 
 def _top1(model: str, rows: list[dict[str, str]]) -> int:
