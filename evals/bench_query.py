@@ -19,7 +19,7 @@ from typing import Any
 
 from assistant.engine import Assistant
 from assistant.evaluation.answers import run_answers
-from assistant.evaluation.golden import REPORTS_DIR, first_hit_rank, load_retrieval_golden
+from assistant.evaluation.golden import REPORTS_DIR, first_hit_rank, load_retrieval_golden, percentile
 from assistant.evaluation.retrieval import eval_settings
 from assistant.settings import Settings
 
@@ -27,11 +27,6 @@ DRAFT = (
     "【限时秒杀】深海鱼油软胶囊，每粒含EPA+DHA 600 mg，有助于维持血脂健康水平。我妈吃了三个月，体检单上的箭头全没了。"
     "隔壁牌子的鱼油跟它比差远了。今天下单立减50元，本品不能代替药物。"
 )
-
-
-def _pctl(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def measure(backend: str) -> dict[str, Any]:
@@ -69,11 +64,11 @@ def measure(backend: str) -> dict[str, Any]:
         "mrr@5": round(sum(1 / r for r in ranks if r) / n, 4),
         "evidence_in_answer": round(sum(o.evidence_in_answer for o in outcomes) / n, 4),
         "search_p50_ms": round(statistics.median(search_ms), 1),
-        "search_p95_ms": round(_pctl(search_ms, 0.95), 1),
+        "search_p95_ms": round(percentile(search_ms, 0.95), 1),
         "ask_p50_ms": round(statistics.median(ask_ms), 1),
-        "ask_p95_ms": round(_pctl(ask_ms, 0.95), 1),
+        "ask_p95_ms": round(percentile(ask_ms, 0.95), 1),
         "review_p50_ms": round(statistics.median(review_ms), 1),
-        "review_p95_ms": round(_pctl(review_ms, 0.95), 1),
+        "review_p95_ms": round(percentile(review_ms, 0.95), 1),
     }
 
 

@@ -20,6 +20,7 @@ from assistant.evaluation.golden import (
     GoldenQuestion,
     contains_evidence,
     load_retrieval_golden,
+    percentile,
 )
 from assistant.evaluation.retrieval import eval_settings
 from assistant.retrieve import RelevanceSignals
@@ -129,11 +130,6 @@ def calibrate_refusal(settings: Settings, max_false_refusal: float = 0.03) -> di
     return result
 
 
-def _pctl(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
 def run(
     settings: Settings,
     report_path: Path | None = None,
@@ -162,8 +158,8 @@ def run(
         ),
         "verified_sentence_share": round(sum(s.verified for s in sentences) / max(len(sentences), 1), 4),
         "fabricated_article_ids": sum(o.fabricated for o in ins_out + oos_out),
-        "p50_ms": round(_pctl(latencies, 0.5), 1),
-        "p95_ms": round(_pctl(latencies, 0.95), 1),
+        "p50_ms": round(percentile(latencies, 0.5), 1),
+        "p95_ms": round(percentile(latencies, 0.95), 1),
         "answered": len(answered),
     }
     test_ids = {q.id for q in in_scope if q.split == "test"}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.engine import Assistant
-from assistant.evaluation.golden import first_hit_rank
+from assistant.evaluation.golden import first_hit_rank, percentile
 from assistant.evaluation.retrieval import eval_settings
 from assistant.normalize import match_key
 from assistant.sentences import split_answer, strip_markers
@@ -115,14 +115,9 @@ def _metrics(outcomes: list[Outcome]) -> dict[str, str]:
         "first stage recall@5": _share([o.first_stage is not None and o.first_stage <= 5 for o in ins]),
         "first stage recall@20": _share([o.first_stage is not None and o.first_stage <= 20 for o in ins]),
         "latency p50 / p95 ms": (
-            f"{_pctl([o.ms for o in outcomes], 0.5):.0f} / {_pctl([o.ms for o in outcomes], 0.95):.0f}"
+            f"{percentile([o.ms for o in outcomes], 0.5):.0f} / {percentile([o.ms for o in outcomes], 0.95):.0f}"
         ),
     }
-
-
-def _pctl(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 def _table(title: str, outcomes: list[Outcome], rows: list[str] | None = None) -> list[str]:

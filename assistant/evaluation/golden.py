@@ -51,6 +51,12 @@ def load_retrieval_golden(path: Path | None = None) -> list[GoldenQuestion]:
     return items
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile by rank (nearest rank from below), 0.0 for no values: what every report's p50/p95 uses."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
 def contains_evidence(text: str, evidence_keys: list[str]) -> bool:
     """A retrieved passage is a hit if its normalized text contains any evidence string."""
     key = match_key(text)

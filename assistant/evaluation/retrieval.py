@@ -31,6 +31,7 @@ from assistant.evaluation.golden import (
     contains_evidence,
     first_hit_rank,
     load_retrieval_golden,
+    percentile,
 )
 from assistant.loaders import discover, load_document, read_manifest
 from assistant.retrieve import FEATURES, compute_features
@@ -63,10 +64,7 @@ class ConfigResult:
         return sum(1.0 / r for i in ids if (r := self.ranks[i]) is not None) / max(len(ids), 1)
 
     def latency(self, q: float) -> float:
-        if not self.latencies_ms:
-            return 0.0
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return percentile(self.latencies_ms, q)
 
 
 def eval_settings(settings: Settings) -> Settings:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.engine import Assistant
-from assistant.evaluation.golden import GOLDEN_DIR, REPORTS_DIR
+from assistant.evaluation.golden import GOLDEN_DIR, REPORTS_DIR, percentile
 from assistant.evaluation.retrieval import eval_settings
 from assistant.review.engine import Finding, ReviewEngine, all_references, load_rules
 from assistant.settings import Settings
@@ -122,11 +122,6 @@ def _measure(engine: ReviewEngine, items: list[dict[str, Any]], families: dict[s
     return tally
 
 
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else 0.0
-
-
 def run(
     settings: Settings, report_path: Path | None = None, golden_path: Path | None = None, holdout: bool = False
 ) -> dict[str, Any]:
@@ -175,7 +170,7 @@ def run(
             "missing_statement_accuracy": round(t.missing_ok / n, 4),
             "format_errors_caught": f"{t.formats_ok}/{t.formats_total}",
             "p50_ms": round(1000 * statistics.median(t.seconds), 1) if t.seconds else 0.0,
-            "p95_ms": round(1000 * _p95(t.seconds), 1),
+            "p95_ms": round(1000 * percentile(t.seconds, 0.95), 1),
         }
 
     summary: dict[str, Any] = {
