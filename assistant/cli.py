@@ -308,8 +308,9 @@ def review(
 ) -> None:
     """文稿审查：检查保健食品标签、说明书、广告文稿中的违规用语、缺失的必备声明和批准文号格式，每条问题都引用法条原文。"""
     from assistant.review.drafts import DraftReadError, read_draft
+    from assistant.review.engine import DOC_TYPES
 
-    if doc_type not in ("label", "manual", "advert", "auto", "other"):
+    if doc_type != "auto" and doc_type not in DOC_TYPES:
         err.print("--type 只能是 label、manual、advert 或 auto。")
         raise typer.Exit(2)
     assistant = _assistant()

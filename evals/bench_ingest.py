@@ -2,8 +2,7 @@
 
 Prints total ingest time into a fresh index, the time spent in the embedding model alone, their
 ratio, chunks per second, and the re-ingest time of the unchanged corpus — torch fp32 and int8 ONNX
-side by side; then the first-run ingest of a new user (model load and, for ONNX, its one-off export
-included) when asked.
+side by side (each model loaded before the timings).
 Run: .venv/bin/python evals/bench_ingest.py [--runs 1] [--backends torch onnx]
 """
 
