@@ -549,6 +549,18 @@ def eval_review(
     _print_json(run(get_settings(), report_path=report, golden_path=drafts, holdout=holdout))
 
 
+@eval_app.command("citations")
+def eval_citations(
+    golden: Annotated[Path | None, typer.Option(help="另一份人工标注（JSONL，格式同 evals/golden/penalty_edges.jsonl）。")] = None,
+    documents: Annotated[list[Path] | None, typer.Option("--documents", help="除文档库外另加的法规文件或目录。")] = None,
+    report: Annotated[Path | None, typer.Option(help="报告路径。")] = None,
+) -> None:
+    """交叉引用图评测：对照人工标注的法律责任条文（evals/golden/penalty_edges.jsonl），报告“罚则”引用边的准确率和召回率，写入 evals/reports/citations.md。"""
+    from assistant.evaluation.citations import run
+
+    _print_json(run(get_settings(), golden_path=golden, report_path=report, extra_documents=documents))
+
+
 @eval_app.command("reliability")
 def eval_reliability() -> None:
     """可靠性检查：真实 chroma run 服务器模式、写入各阶段被 SIGKILL 后的一致性、并发、坏文件矩阵；写入 evals/reports/reliability.md，任何一项失败则退出码非零。"""

@@ -138,8 +138,14 @@ class Assistant:
         return self.searcher.search(query, k or self.settings.search_k, mode, rerank, doc_ids, status)
 
     def lookup(self, reference: str) -> LookupResult:
-        """The article a reference such as `食品安全法第七十八条` names, verbatim, or suggestions."""
-        return self.searcher.snapshots.current().articles.lookup(reference)
+        """The article a reference such as `食品安全法第七十八条` names, verbatim, or suggestions; with the
+        articles that cite it (penalty first) and those it cites."""
+        snap = self.searcher.snapshots.current()
+        result = snap.articles.lookup(reference)
+        if result.found and result.ref is not None:
+            result.cited_by = snap.citations.cited_by(result.doc_id, result.ref.article)
+            result.cites = snap.citations.cites(result.doc_id, result.ref.article)
+        return result
 
     @property
     def answers(self) -> AnswerService:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from assistant.chunking import LegalChunker
+from assistant.crossrefs import attach_references, references_version
 from assistant.embeddings import LocalSentenceEmbeddings
 from assistant.loaders import LoadError, discover, load_document, read_manifest
 from assistant.normalize import normalize_document
@@ -26,6 +27,14 @@ class IngestProgress:
     on_file: Callable[[Path, int, int], None] | None = None  # (path, index, total)
     on_embedded: Callable[[int], None] | None = None  # number of chunks just embedded
     on_chunks: Callable[[int], None] | None = None  # chunks about to be embedded for the current file
+
+
+CHUNK_FORMAT = 2  # 2: chunks carry their cross-references
+
+
+def chunk_format() -> str:
+    """What the index records about how its chunks were made (checked on every ingest)."""
+    return f"{CHUNK_FORMAT}/refs-{references_version()}"
 
 
 def _infer_title(doc: NormalizedDocument, path: Path) -> str:
@@ -46,7 +55,7 @@ def prepare_document(
         doc.meta = replace(doc.meta, title=_infer_title(doc, path))
     if not doc.text.strip():
         raise LoadError("清洗后没有剩下可索引的文字（全部为页眉页脚、页码或网页模板内容）")
-    chunks = chunker.chunk(doc)
+    chunks = attach_references(chunker.chunk(doc))
     if not chunks:
         raise LoadError("没有切分出任何可索引的段落")
     return doc, chunks
@@ -72,6 +81,9 @@ def ingest_paths(
         if not p.exists():
             report.failed.append(IngestFailure(str(p), "路径不存在"))
     seen: set[str] = set()
+    # An index whose chunks were made by an older chunker (e.g. without cross-references) has the
+    # metadata of unchanged documents rewritten once (or, if their chunks differ, the document re-indexed).
+    stale = store.registry.get_info("chunk_format") != chunk_format()
 
     for index, path in enumerate(files, start=1):
         if progress.on_file:
@@ -88,7 +100,8 @@ def ingest_paths(
         meta = doc.meta
         seen.add(meta.doc_id)
         existing = store.registry.get(meta.doc_id)
-        if existing and existing.state == "committed" and existing.meta.content_hash == meta.content_hash:
+        unchanged = existing and existing.state == "committed" and existing.meta.content_hash == meta.content_hash
+        if unchanged and (not stale or store.refresh_chunks(meta, chunks)):
             report.unchanged.append(shown)
             continue
         twin = store.registry.find_by_hash(meta.content_hash)
@@ -119,5 +132,7 @@ def ingest_paths(
             if record.meta.doc_id not in seen and gone and _inside(record.meta.source_path, folders):
                 store.delete_document(record.meta.doc_id)
                 report.removed.append(record.meta.source_path)
+    if stale and {r.meta.doc_id for r in store.registry.documents()} <= seen:
+        store.registry.set_info("chunk_format", chunk_format())
     report.chunks = store.chunk_count()
     return report

@@ -16,7 +16,7 @@ import yaml
 
 from assistant.normalize import normalize_query
 from assistant.numerals import chinese_to_int, int_to_chinese
-from assistant.types import Chunk, DocumentMeta
+from assistant.types import ArticleLink, Chunk, DocumentMeta, article_label
 
 _NUM = r"[零〇一二三四五六七八九十百千两0-9]+"
 _REFERENCE = re.compile(
@@ -40,13 +40,11 @@ class ClauseRef:
 
     @property
     def article_label(self) -> str:
-        return f"第{int_to_chinese(self.article)}条"
+        return article_label(self.article)
 
     @property
     def label(self) -> str:
-        extra = f"第{int_to_chinese(self.paragraph)}款" if self.paragraph else ""
-        extra += f"第{int_to_chinese(self.item)}项" if self.item else ""
-        return f"{self.law}{self.article_label}{extra}"
+        return f"{self.law}{article_label(self.article, self.paragraph, self.item)}"
 
 
 @dataclass
@@ -67,6 +65,8 @@ class LookupResult:
     suggestions: list[str] = field(default_factory=list)
     message: str = ""
     chunks: list[Chunk] = field(default_factory=list)
+    cited_by: list[ArticleLink] = field(default_factory=list)  # filled from the citation graph
+    cites: list[ArticleLink] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         if not self.found:
@@ -83,6 +83,8 @@ class LookupResult:
             "status": self.status,
             "effective_date": self.effective_date,
             "highlight": list(self.highlight) if self.highlight else None,
+            "cited_by": [c.to_json("source") for c in self.cited_by],
+            "cites": [c.to_json("target") for c in self.cites],
         }
 
 

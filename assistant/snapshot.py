@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from assistant.citegraph import CitationGraph
 from assistant.lookup import ArticleIndex
 from assistant.normalize import match_key
 from assistant.sparse import SparseIndex
@@ -26,6 +27,7 @@ class Snapshot:
     documents: dict[str, DocumentMeta]
     sparse: SparseIndex
     articles: ArticleIndex
+    citations: CitationGraph
     match_keys: dict[str, tuple[str, str]]  # chunk id → (match key of text, of title+heading+article)
     vector_ids: list[str] = field(default_factory=list)  # chunk ids, in the row order of `vectors`
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
@@ -100,12 +102,14 @@ class SnapshotCache:
                         shutil.rmtree(old, ignore_errors=True)
             except OSError:
                 pass  # a read-only index still works; the side index is rebuilt in memory
+        articles = ArticleIndex(chunks, documents)
         return Snapshot(
             generation=generation,
             chunks={c.chunk_id: c for c in chunks},
             documents=documents,
             sparse=sparse,
-            articles=ArticleIndex(chunks, documents),
+            articles=articles,
+            citations=CitationGraph(chunks, articles),
             match_keys={
                 c.chunk_id: (match_key(c.text), match_key(f"{c.title}{c.heading_path}{c.article}"))
                 for c in chunks

@@ -414,6 +414,21 @@ class Store:
         self.registry.commit_write(meta.doc_id)
         self._fault("after_commit")
 
+    def refresh_chunks(self, meta: DocumentMeta, chunks: list[Chunk]) -> bool:
+        """Rewrite the metadata of a committed document's chunks in place (same ids, same vectors),
+        for a chunk-format change that leaves the text alone. False when the ids differ."""
+        record = self.registry.get(meta.doc_id)
+        if record is None or sorted(record.chunk_ids) != sorted(c.chunk_id for c in chunks):
+            return False
+        doc_fields = {"status": meta.status, "doc_type": meta.doc_type, "effective_date": meta.effective_date}
+        for start in range(0, len(chunks), 64):
+            batch = chunks[start : start + 64]
+            self.collection.update(
+                ids=[c.chunk_id for c in batch], metadatas=[{**c.to_metadata(), **doc_fields} for c in batch]
+            )
+        self.registry.set_info("generation", uuid.uuid4().hex)  # snapshots reload the new metadata
+        return True
+
     def delete_document(self, doc_id: str) -> bool:
         record = self.registry.get(doc_id)
         if record is None:

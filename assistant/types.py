@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
+
+from assistant.numerals import int_to_chinese
+
+
+def article_label(article: int, paragraph: int | None = None, item: int | None = None) -> str:
+    """第五十八条第一款第三项."""
+    label = f"第{int_to_chinese(article)}条"
+    label += f"第{int_to_chinese(paragraph)}款" if paragraph else ""
+    return label + (f"第{int_to_chinese(item)}项" if item else "")
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,79 @@ class NormalizedDocument:
 
 
 @dataclass(frozen=True)
+class CrossReference:
+    """A reference inside a chunk's article to an article (of the same document or another law)."""
+
+    law: str  # "" for the same document (本法, 本条例, a bare 第X条); else the law name as written
+    article: int
+    paragraph: int | None = None  # 款
+    item: int | None = None  # 项
+    kind: str = "refers"  # penalty | applies | refers
+    sentence: str = ""  # the citing line, for display
+    same_article: bool = False  # 前款, 本条第二款: within the citing article itself
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "law": self.law,
+            "article": self.article,
+            "paragraph": self.paragraph,
+            "item": self.item,
+            "kind": self.kind,
+            "sentence": self.sentence,
+            "same_article": self.same_article,
+        }
+
+
+@dataclass(frozen=True)
+class ArticleLink:
+    """An edge of the cross-reference graph: the `source` article cites the `target` article."""
+
+    source_doc: str
+    source_title: str
+    source_article: str  # 第五十八条, or "" for a section of a policy document
+    source_heading: str
+    target_doc: str  # "" when the cited law is not indexed (then `law` says what was written)
+    target_title: str
+    target_article: int
+    paragraph: int | None
+    item: int | None
+    kind: str
+    sentence: str
+    law: str  # the law name as written ("" = the citing document itself)
+
+    @property
+    def resolved(self) -> bool:
+        return bool(self.target_doc)
+
+    @property
+    def target_label(self) -> str:
+        return article_label(self.target_article, self.paragraph, self.item)
+
+    def to_json(self, side: str) -> dict[str, Any]:
+        """`side` = "source" for a cited_by entry, "target" for a cites entry."""
+        if side == "source":
+            return {
+                "doc_id": self.source_doc,
+                "title": self.source_title,
+                "article": self.source_article,
+                "heading_path": self.source_heading,
+                "kind": self.kind,
+                "cites": self.target_label,
+                "sentence": self.sentence,
+            }
+        return {
+            "doc_id": self.target_doc,
+            "title": self.target_title or self.law,
+            "article": article_label(self.target_article),
+            "paragraph": self.paragraph,
+            "item": self.item,
+            "kind": self.kind,
+            "resolved": self.resolved,
+            "sentence": self.sentence,
+        }
+
+
+@dataclass(frozen=True)
 class Chunk:
     """One retrievable unit: an article (or part of one) or a section of a policy document."""
 
@@ -90,6 +173,7 @@ class Chunk:
     char_end: int
     text: str
     part: int = 0  # 0 for a whole article; 1, 2, … for the parts of a split one
+    references: tuple[CrossReference, ...] = ()  # filled at ingest (assistant/crossrefs.py)
 
     @property
     def chunk_id(self) -> str:
@@ -104,7 +188,7 @@ class Chunk:
         return f"{context}\n{self.text}" if context else self.text
 
     def to_metadata(self) -> dict[str, Any]:
-        return {
+        meta: dict[str, Any] = {
             "doc_id": self.doc_id,
             "title": self.title,
             "article": self.article,
@@ -115,6 +199,9 @@ class Chunk:
             "char_end": self.char_end,
             "part": self.part,
         }
+        if self.references:
+            meta["references"] = json.dumps([r.to_json() for r in self.references], ensure_ascii=False)
+        return meta
 
     @classmethod
     def from_metadata(cls, text: str, meta: dict[str, Any]) -> Chunk:
@@ -129,6 +216,7 @@ class Chunk:
             char_end=int(meta.get("char_end", 0)),
             text=text,
             part=int(meta.get("part", 0)),
+            references=tuple(CrossReference(**r) for r in json.loads(meta.get("references") or "[]")),
         )
 
 

@@ -12,6 +12,7 @@ import pytest
 from assistant.chunking import LegalChunker
 from assistant.embeddings import LocalSentenceEmbeddings
 from assistant.engine import Assistant
+from assistant.ingest import prepare_document
 from assistant.loaders import load_document, read_manifest
 from assistant.lookup import ArticleIndex
 from assistant.normalize import normalize_document
@@ -34,18 +35,24 @@ def doc(name: str) -> NormalizedDocument:
 
 
 @pytest.fixture(scope="session")
-def corpus_articles() -> ArticleIndex:
-    """The bundled corpus's articles for exact look-up (load → normalize → chunk), without the model."""
+def corpus_chunks() -> tuple[list[Chunk], dict[str, DocumentMeta]]:
+    """The bundled corpus as ingest prepares it (load → normalize → chunk → references), without the model."""
     settings = Settings()
     chunker = LegalChunker(settings.chunk_max_chars, settings.chunk_min_chars)
     chunks: list[Chunk] = []
     documents: dict[str, DocumentMeta] = {}
     for path in sorted([*CORPUS.glob("*.pdf"), *CORPUS.glob("*.md")]):
-        normalized = normalize_document(load_document(path, settings, read_manifest(CORPUS)))
+        normalized, prepared = prepare_document(path, settings, chunker)
         assert normalized.meta.title, f"{path.name} has no title in MANIFEST.tsv"
-        chunks += chunker.chunk(normalized)
+        chunks += prepared
         documents[normalized.meta.doc_id] = normalized.meta
-    return ArticleIndex(chunks, documents)
+    return chunks, documents
+
+
+@pytest.fixture(scope="session")
+def corpus_articles(corpus_chunks: tuple[list[Chunk], dict[str, DocumentMeta]]) -> ArticleIndex:
+    """The bundled corpus's articles for exact look-up."""
+    return ArticleIndex(*corpus_chunks)
 
 
 @pytest.fixture(scope="session")

@@ -285,6 +285,14 @@ def test_lookup_article_navigation_suggestions_and_search(page: Page, app: Runni
     expect(page.get_by_role("button", name="第十九条 →")).to_be_visible()
     screenshot(page, "lookup")
 
+    # The articles that punish breaking 第十八条 are links; the penalty article links back.
+    expect(page.get_by_role("heading", name="引用本条的条文")).to_be_visible()
+    page.get_by_role("button", name="罚则 · 《中华人民共和国广告法》第五十八条").click()
+    expect(page.get_by_role("heading", name="《中华人民共和国广告法》第五十八条")).to_be_visible()
+    expect(page.get_by_role("heading", name="本条引用的条文")).to_be_visible()
+    expect(page.get_by_role("button", name="所罚违反 · 《中华人民共和国广告法》第十八条")).to_be_visible()
+    screenshot(page, "lookup-cross-references")
+
     reference.fill("广告法第一百条")
     reference.press("Enter")
     warning = page.locator('[data-testid="stAlertContentWarning"]')

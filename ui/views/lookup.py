@@ -1,4 +1,5 @@
-"""条文查询: an article verbatim by reference, with prev/next navigation; keyword/semantic search."""
+"""条文查询: an article verbatim by reference, with prev/next navigation and the articles that cite it
+(penalty first) or that it cites, each a link; keyword/semantic search."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from assistant.tokenize import content_terms
 
 assistant = get_assistant()
 st.title("条文查询")
+CITED_BY_KINDS = {"penalty": "罚则", "applies": "适用", "refers": "提及"}
+CITES_KINDS = {"penalty": "所罚违反", "applies": "适用", "refers": "提及"}
 tab_ref, tab_search = st.tabs(["按条号查询", "关键词 / 语义检索"])
 
 
@@ -65,6 +68,37 @@ with tab_ref:
                     on_click=open_reference,
                     args=(f"{short}第{int_to_chinese(after)}条",),
                 )
+            if result.cited_by:
+                st.markdown("##### 引用本条的条文")
+                st.caption("“罚则”是对违反本条的处罚规定。")
+                for n, link in enumerate(result.cited_by):
+                    label = f"{CITED_BY_KINDS.get(link.kind, link.kind)} · 《{link.source_title}》{link.source_article}"
+                    st.button(
+                        label,
+                        key=f"cited-by-{n}",
+                        on_click=open_reference,
+                        args=(f"{link.source_title}{link.source_article}",),
+                    )
+                    st.caption(escape_markdown(link.sentence))
+            if result.cites:
+                st.markdown("##### 本条引用的条文")
+                st.caption("“所罚违反”：本条对违反该条的行为规定了处罚。")
+                for n, link in enumerate(result.cites):
+                    kind = CITES_KINDS.get(link.kind, link.kind)
+                    if link.resolved:
+                        target = f"{link.target_title}{link.target_label}"
+                        st.button(
+                            f"{kind} · 《{link.target_title}》{link.target_label}",
+                            key=f"cites-{n}",
+                            on_click=open_reference,
+                            args=(target,),
+                        )
+                    else:
+                        st.markdown(
+                            escape_markdown(
+                                f"{kind} · {link.law or '本文件'}{link.target_label}（文档库未收录）"
+                            )
+                        )
 
 with tab_search:
     query = st.text_input("检索内容", key="search_query", placeholder="例如：保健食品广告 审查批准")
