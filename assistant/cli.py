@@ -49,7 +49,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="以 JSON 输出（供脚
 QuestionBatch = Annotated[
     Path | None,
     typer.Option(
-        "--batch", help='JSONL 文件，每行 {"id":…,"question":…}；每行输出一个 JSON 结果，模型只加载一次。'
+        "--batch",
+        help='JSONL 文件，每行 {"id":…,"question":…}（问答还可带此前的对话 "history":[{"question":…,"answer":…},…]）；'
+        "每行输出一个 JSON 结果，模型只加载一次。",
     ),
 ]
 
@@ -64,7 +66,8 @@ def ingest(
     rebuild: Annotated[
         bool,
         typer.Option(
-            "--rebuild", help="先清空索引再重新建立（更换嵌入模型后需要）；不写路径时重新索引 corpus/ 和索引中原有的全部文档。"
+            "--rebuild",
+            help="先清空索引再重新建立（更换嵌入模型后需要）；不写路径时重新索引 corpus/ 和索引中原有的全部文档。",
         ),
     ] = False,
 ) -> None:
@@ -116,8 +119,8 @@ def _hits_json(hits: list[Any]) -> list[dict[str, Any]]:
     return [h.to_json() for h in hits]
 
 
-def _run_batch(path: Path, field: str, handle: Callable[[str], dict[str, Any]]) -> None:
-    """One JSON line out per JSONL line in: `{"id", **handle(line[field])}`; a broken line gives
+def _run_batch(path: Path, field: str, handle: Callable[[str, dict[str, Any]], dict[str, Any]]) -> None:
+    """One JSON line out per JSONL line in: `{"id", **handle(line[field], line)}`; a broken line gives
     `{"id", "error"}` and the batch goes on. Models are loaded once for the whole file."""
     for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -128,7 +131,28 @@ def _run_batch(path: Path, field: str, handle: Callable[[str], dict[str, Any]]) 
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             _print_json({"id": None, "error": f"第 {line_no} 行无法解析（需要字段 {field}）：{exc}"})
             continue
-        _print_json({"id": item.get("id") if isinstance(item, dict) else None, **handle(text)})
+        try:
+            result = handle(text, item)
+        except BatchLineError as exc:
+            _print_json({"id": item.get("id"), "error": f"第 {line_no} 行：{exc}"})
+            continue
+        _print_json({"id": item.get("id") if isinstance(item, dict) else None, **result})
+
+
+class BatchLineError(ValueError):
+    """A batch line that parsed but cannot be used (e.g. a malformed history)."""
+
+
+def _history(item: dict[str, Any]) -> list[Any]:
+    """`{"history": [{"question", "answer"}, …]}` of an `ask --batch` line, oldest turn first."""
+    from assistant.answering.followup import Turn
+
+    raw = item.get("history") or []
+    if not isinstance(raw, list) or not all(isinstance(t, dict) and "question" in t for t in raw):
+        raise BatchLineError('history 应为 [{"question": …, "answer": …}, …]')
+    return [
+        Turn(str(t["question"]), str(t.get("answer", "")), str(t.get("standalone_question", ""))) for t in raw
+    ]
 
 
 def _require_index(assistant: Any) -> None:
@@ -166,7 +190,7 @@ def search(
         return list(assistant.search(text, k=k, mode=mode, rerank=rerank, doc_ids=doc, status=status))
 
     if batch is not None:
-        _run_batch(batch, "question", lambda text: {"hits": _hits_json(run(text))})
+        _run_batch(batch, "question", lambda text, _: {"hits": _hits_json(run(text))})
         return
     if not query:
         err.print("请给出检索内容，或用 --batch 指定问题文件。")
@@ -205,7 +229,7 @@ def lookup(
     assistant = _assistant()
     _require_index(assistant)
     if batch is not None:
-        _run_batch(batch, "query", lambda text: assistant.lookup(text).to_json())
+        _run_batch(batch, "query", lambda text, _: assistant.lookup(text).to_json())
         return
     if not reference:
         err.print("请给出条文引用，例如：食品安全法第七十八条。")
@@ -269,7 +293,11 @@ def ask(
     _require_index(assistant)
     try:
         if batch is not None:
-            _run_batch(batch, "question", lambda text: assistant.ask(text, generator=generator).to_json())
+            _run_batch(
+                batch,
+                "question",
+                lambda text, item: assistant.ask(text, _history(item), generator=generator).to_json(),
+            )
             return
         if not question:
             err.print("请给出问题，或用 --batch 指定问题文件。")
@@ -295,7 +323,8 @@ def review(
     doc_type: Annotated[
         str,
         typer.Option(
-            "--type", help="文稿类型：label（标签）、manual（说明书）、advert（广告）或 auto（自动判断，默认）。"
+            "--type",
+            help="文稿类型：label（标签）、manual（说明书）、advert（广告）或 auto（自动判断，默认）。",
         ),
     ] = "auto",
     as_json: JsonFlag = False,
@@ -316,7 +345,7 @@ def review(
     assistant = _assistant()
     _require_index(assistant)
     if batch is not None:
-        _run_batch(batch, "draft", lambda text: assistant.review(text, doc_type).to_json())
+        _run_batch(batch, "draft", lambda text, _: assistant.review(text, doc_type).to_json())
         return
     if not file:
         err.print("请给出文稿文件，或用 - 从标准输入读取。")
@@ -360,7 +389,11 @@ def _print_review(result: Any) -> None:
     number = 0
     for f in result.findings:
         label = "—" if f.start < 0 else str(number := number + 1)
-        head = f"[{label}] {KIND_LABELS.get(f.kind, f.kind)}" + (f"：“{f.text}”" if f.text else "") + f"　〔{layer_label(f)}〕"
+        head = (
+            f"[{label}] {KIND_LABELS.get(f.kind, f.kind)}"
+            + (f"：“{f.text}”" if f.text else "")
+            + f"　〔{layer_label(f)}〕"
+        )
         out.print(head, style="bold", highlight=False, markup=False)
         out.print(f"    {f.message}", highlight=False, markup=False)
         for c in f.citations:
@@ -473,11 +506,14 @@ def eval_answers(
         ),
     ] = False,
     blind_set: Annotated[
-        Path | None, typer.Option(help="与 --holdout 一起：盲测集文件；默认 evals/golden/answers_holdout.jsonl。")
+        Path | None,
+        typer.Option(help="与 --holdout 一起：盲测集文件；默认 evals/golden/answers_holdout.jsonl。"),
     ] = None,
     heldout_set: Annotated[
         Path | None,
-        typer.Option(help="与 --holdout 一起：留出文档的问题集；默认 evals/golden/heldout_document.jsonl（文档在 heldout-documents/）。"),
+        typer.Option(
+            help="与 --holdout 一起：留出文档的问题集；默认 evals/golden/heldout_document.jsonl（文档在 heldout-documents/）。"
+        ),
     ] = None,
     dev: Annotated[
         bool,
@@ -537,9 +573,15 @@ def eval_calibrate_judge() -> None:
 @eval_app.command("review")
 def eval_review(
     holdout: Annotated[
-        bool, typer.Option("--holdout", help="用其他助手盲写的文稿（evals/golden/review_holdout*.jsonl），写入 review-holdout.md。")
+        bool,
+        typer.Option(
+            "--holdout",
+            help="用其他助手盲写的文稿（evals/golden/review_holdout*.jsonl），写入 review-holdout.md。",
+        ),
     ] = False,
-    drafts: Annotated[Path | None, typer.Option(help="另一份文稿集（JSONL，格式同 evals/golden/review.jsonl）。")] = None,
+    drafts: Annotated[
+        Path | None, typer.Option(help="另一份文稿集（JSONL，格式同 evals/golden/review.jsonl）。")
+    ] = None,
     report: Annotated[Path | None, typer.Option(help="报告路径。")] = None,
 ) -> None:
     """文稿审查评测：仅规则与规则＋分类模型并列，报告按类别的应标出召回率、合规文稿上的误报、缺失声明准确率、
@@ -551,8 +593,12 @@ def eval_review(
 
 @eval_app.command("citations")
 def eval_citations(
-    golden: Annotated[Path | None, typer.Option(help="另一份人工标注（JSONL，格式同 evals/golden/penalty_edges.jsonl）。")] = None,
-    documents: Annotated[list[Path] | None, typer.Option("--documents", help="除文档库外另加的法规文件或目录。")] = None,
+    golden: Annotated[
+        Path | None, typer.Option(help="另一份人工标注（JSONL，格式同 evals/golden/penalty_edges.jsonl）。")
+    ] = None,
+    documents: Annotated[
+        list[Path] | None, typer.Option("--documents", help="除文档库外另加的法规文件或目录。")
+    ] = None,
     report: Annotated[Path | None, typer.Option(help="报告路径。")] = None,
 ) -> None:
     """交叉引用图评测：对照人工标注的法律责任条文（evals/golden/penalty_edges.jsonl），报告“罚则”引用边的准确率和召回率，写入 evals/reports/citations.md。"""
@@ -626,12 +672,17 @@ def train_embedder_data() -> None:
 def train_embedder(
     epochs: Annotated[float, typer.Option(help="训练轮数。")] = 1.0,
     limit: Annotated[int | None, typer.Option(help="只用前 N 个三元组（试运行）。")] = None,
-    output: Annotated[Path | None, typer.Option(help="模型输出目录；默认 assistant/models/embedder。")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="模型输出目录；默认 assistant/models/embedder。")
+    ] = None,
     triplets: Annotated[
         Path | None, typer.Option(help="三元组文件；默认 evals/training/embedder/triplets.jsonl.gz。")
     ] = None,
     base: Annotated[
-        str, typer.Option(help="基础模型：内置名称 m3e-small，或一个本地中文嵌入模型目录（商用请用自有授权的模型）。")
+        str,
+        typer.Option(
+            help="基础模型：内置名称 m3e-small，或一个本地中文嵌入模型目录（商用请用自有授权的模型）。"
+        ),
     ] = "m3e-small",
 ) -> None:
     """从 m3e-small 微调检索用的嵌入模型（MultipleNegativesRankingLoss），固定随机种子，权重以 fp16 保存。
@@ -640,9 +691,16 @@ def train_embedder(
     from assistant.training.embedder_data import TRIPLETS_FILE
     from assistant.training.embedder_train import train_embedder as run
 
-    report = run(triplets or TRIPLETS_FILE, output or TRAINED_EMBEDDER, base_model=base, epochs=epochs, limit=limit)
+    report = run(
+        triplets or TRIPLETS_FILE, output or TRAINED_EMBEDDER, base_model=base, epochs=epochs, limit=limit
+    )
     _print_json(
-        {"output": str(report.output), "triplets": report.triplets, "seconds": round(report.seconds), **report.dev_metrics}
+        {
+            "output": str(report.output),
+            "triplets": report.triplets,
+            "seconds": round(report.seconds),
+            **report.dev_metrics,
+        }
     )
 
 
@@ -651,9 +709,14 @@ def train_judge(
     epochs: Annotated[float, typer.Option(help="训练轮数。")] = 1.0,
     limit: Annotated[int | None, typer.Option(help="只用前 N 个样本对（试运行）。")] = None,
     output: Annotated[Path | None, typer.Option(help="模型输出目录；默认 assistant/models/judge。")] = None,
-    pairs: Annotated[Path | None, typer.Option(help="样本对文件；默认 evals/training/judge/pairs.jsonl.gz。")] = None,
+    pairs: Annotated[
+        Path | None, typer.Option(help="样本对文件；默认 evals/training/judge/pairs.jsonl.gz。")
+    ] = None,
     base: Annotated[
-        str, typer.Option(help="基础模型：内置名称 m3e-small，或一个本地 BERT 类中文模型目录（商用请用自有授权的模型）。")
+        str,
+        typer.Option(
+            help="基础模型：内置名称 m3e-small，或一个本地 BERT 类中文模型目录（商用请用自有授权的模型）。"
+        ),
     ] = "m3e-small",
 ) -> None:
     """从 m3e-small 微调相关性判断模型（交叉编码器），固定随机种子，权重以 fp16 保存。"""
@@ -663,7 +726,12 @@ def train_judge(
 
     report = run(pairs or PAIRS_FILE, output or BUNDLED_JUDGE, base_model=base, epochs=epochs, limit=limit)
     _print_json(
-        {"output": str(report.output), "pairs": report.pairs, "seconds": round(report.seconds), **report.dev_metrics}
+        {
+            "output": str(report.output),
+            "pairs": report.pairs,
+            "seconds": round(report.seconds),
+            **report.dev_metrics,
+        }
     )
 
 
@@ -672,7 +740,10 @@ def train_review(
     epochs: Annotated[float, typer.Option(help="训练轮数。")] = 6.0,
     output: Annotated[Path | None, typer.Option(help="模型输出目录；默认 assistant/models/review。")] = None,
     base: Annotated[
-        str, typer.Option(help="基础模型：内置名称 m3e-small，或一个本地 BERT 类中文模型目录（商用请用自有授权的模型）。")
+        str,
+        typer.Option(
+            help="基础模型：内置名称 m3e-small，或一个本地 BERT 类中文模型目录（商用请用自有授权的模型）。"
+        ),
     ] = "m3e-small",
 ) -> None:
     """从 m3e-small 微调文稿审查分类模型（每句判为某条规则或“合规”），固定随机种子，保存为量化 ONNX。"""
@@ -682,7 +753,12 @@ def train_review(
 
     report = run(REVIEW_DATA, output or BUNDLED_REVIEW_MODEL, base_model=base, epochs=epochs)
     _print_json(
-        {"output": str(report.output), "sentences": report.sentences, "seconds": round(report.seconds), **report.dev_metrics}
+        {
+            "output": str(report.output),
+            "sentences": report.sentences,
+            "seconds": round(report.seconds),
+            **report.dev_metrics,
+        }
     )
 
 

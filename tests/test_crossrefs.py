@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from assistant.answering.followup import Turn
 from assistant.citegraph import CitationGraph
 from assistant.crossrefs import parse_references
 from assistant.engine import Assistant
@@ -134,3 +135,25 @@ def test_graph_follows_the_index_through_reingest_and_removal(
     assistant.delete_document(regulations)
     law = assistant.lookup("食品安全法第三十三条").to_json()
     assert all("实施条例" not in c["title"] for c in law["cited_by"])
+
+
+@pytest.mark.slow
+def test_a_follow_up_about_the_penalty_reaches_the_article_that_punishes_the_duty(
+    corpus_assistant: Assistant,
+) -> None:
+    first = corpus_assistant.ask("保健食品广告不得含有哪些内容？")
+    assert not first.refused
+    turn = Turn(
+        first.question,
+        first.answer,
+        first.standalone_question,
+        tuple(f"《{c.title}》{c.article}" for c in first.citations),
+    )
+    follow_up = corpus_assistant.ask("如果已经发了，会被怎么罚？", history=[turn])
+    assert not follow_up.refused
+    assert "违反本法第十八条规定发布保健食品广告的" in follow_up.answer
+    assert follow_up.citations[0].article == "第五十八条"
+
+    switch = corpus_assistant.ask("保健食品的标签上必须标注哪些内容？", history=[turn])
+    assert switch.standalone_question == "保健食品的标签上必须标注哪些内容？"
+    assert all(c.article != "第五十八条" for c in switch.citations)

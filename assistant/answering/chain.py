@@ -13,6 +13,7 @@ from assistant.answering.extractive import Draft, ExtractiveGenerator, source_la
 from assistant.answering.followup import Turn, rewrite_follow_up
 from assistant.answering.llm import ChatGenerator, GeneratorError, make_chat_model
 from assistant.answering.local_llm import local_chat_generator, local_server
+from assistant.answering.penalty import asks_consequence, earlier_articles, with_penalties
 from assistant.answering.relevance import assess, judged, lacks_asked_quantity
 from assistant.answering.verify import SupportContext, verify
 from assistant.judge import Judge
@@ -20,7 +21,8 @@ from assistant.normalize import match_key, one_line_query
 from assistant.retrieve import HybridSearcher
 from assistant.sentences import split_sentences, strip_markers
 from assistant.settings import Settings
-from assistant.types import Answer, Chunk, Citation
+from assistant.snapshot import Snapshot
+from assistant.types import Answer, Chunk, Citation, Hit
 
 REFUSAL_PREFIX = "抱歉，内置文档无法回答这个问题"
 
@@ -116,8 +118,10 @@ class AnswerService:
             hits, signals = self.searcher.search_with_signals(
                 question, k=self.settings.answer_k, doc_ids=doc_ids, status=status
             )
+            hits = self._route_consequence(state, snap, hits)
             return {**state, "hits": hits, "verdict": assess(question, signals, titles)}
         hits = self.searcher.search(question, k=self.settings.answer_k, doc_ids=doc_ids, status=status)
+        hits = self._route_consequence(state, snap, hits)
         # The searcher has just judged most of these passages (all but those past the judge's
         # reading budget): the judge's cache answers for them at no cost.
         q = one_line_query(question)
@@ -126,6 +130,20 @@ class AnswerService:
         familiar = self.searcher.vocabulary_share(q)
         verdict = judged(question, best, self.judge.calibration.gate, cited, titles, familiar)
         return {**state, "hits": hits, "verdict": verdict}
+
+    @staticmethod
+    def _route_consequence(state: dict[str, Any], snap: Snapshot, hits: list[Hit]) -> list[Hit]:
+        """A question about the consequence of breaking a duty gets the article that punishes it first."""
+        if not asks_consequence(state["standalone"]):
+            return hits
+        history: list[Turn] = state["history"]
+        earlier: list[tuple[str, int]] = []
+        if history and state["standalone"] != state["question"]:  # the question continues the thread
+            last = history[-1]
+            earlier = earlier_articles(
+                snap, [*last.articles, last.standalone_question or last.question, last.answer]
+            )
+        return with_penalties(snap, hits, earlier)
 
     def _generate(self, state: dict[str, Any]) -> dict[str, Any]:
         if not state["verdict"].answerable or not state["hits"]:

@@ -15,7 +15,7 @@ import yaml
 from assistant.normalize import normalize_query
 
 _SLOTS_FILE = Path(__file__).resolve().parent.parent / "data" / "followup_slots.yaml"
-_ELLIPTIC_START = re.compile(r"^(?:那|那么|那如果|如果是|要是|还有|另外|再问|换成|改成|是不是也|也)")
+_ELLIPTIC_START = re.compile(r"^(?:那|那么|那如果|如果是|如果|要是|还有|另外|再问|换成|改成|是不是也|也)")
 _TRAILING = re.compile(r"(?:呢|吗|啊|呀)?[？?。！!]*$")
 _PRONOUN = re.compile(r"这个|这种|这样|这条|该条|上述|它|他们|这些|那个|那种|前者|后者")
 
@@ -27,6 +27,7 @@ class Turn:
     question: str
     answer: str = ""
     standalone_question: str = ""
+    articles: tuple[str, ...] = ()  # the articles the answer cited ("《广告法》第十八条"), for follow-ups
 
 
 @lru_cache(maxsize=1)

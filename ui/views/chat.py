@@ -70,7 +70,15 @@ question = st.chat_input("请输入问题，例如：保健食品标签上必须
 if question:
     with st.chat_message("user"):
         st.text(question)
-    turns = [Turn(t["question"], t["answer"].answer, t["answer"].standalone_question) for t in history]
+    turns = [
+        Turn(
+            t["question"],
+            t["answer"].answer,
+            t["answer"].standalone_question,
+            tuple(f"《{c.title}》{c.article}" for c in t["answer"].citations),
+        )
+        for t in history
+    ]
     with st.chat_message("assistant"):
         try:
             with st.spinner("正在检索条文……"):
