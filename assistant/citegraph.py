@@ -16,6 +16,7 @@ _KIND_ORDER = {"penalty": 0, "applies": 1, "refers": 2}
 
 class CitationGraph:
     def __init__(self, chunks: list[Chunk], articles: ArticleIndex) -> None:
+        self.articles = articles
         self.edges: list[ArticleLink] = []
         self._cited_by: dict[tuple[str, int], list[ArticleLink]] = {}
         self._cites: dict[tuple[str, int | str], list[ArticleLink]] = {}

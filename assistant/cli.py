@@ -591,6 +591,21 @@ def eval_review(
     _print_json(run(get_settings(), report_path=report, golden_path=drafts, holdout=holdout))
 
 
+@eval_app.command("conversations")
+def eval_conversations(
+    sets: Annotated[
+        list[Path] | None,
+        typer.Option("--set", help="对话集（JSONL）；默认 evals/golden/conversations_holdout_*.jsonl。"),
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="报告路径。")] = None,
+) -> None:
+    """多轮对话评测：按问题形式判断追问（规则）与追问判断模型并排，报告最后一轮答案含证据率、话题切换被误合并率、
+    未识别的追问和追问耗时，写入 evals/reports/conversations.md。"""
+    from assistant.evaluation.conversations import run
+
+    _print_json(run(get_settings(), paths=sets, report_path=report))
+
+
 @eval_app.command("citations")
 def eval_citations(
     golden: Annotated[
@@ -756,6 +771,35 @@ def train_review(
         {
             "output": str(report.output),
             "sentences": report.sentences,
+            "seconds": round(report.seconds),
+            **report.dev_metrics,
+        }
+    )
+
+
+@train_app.command("followup")
+def train_followup(
+    epochs: Annotated[float, typer.Option(help="训练轮数。")] = 4.0,
+    output: Annotated[
+        Path | None, typer.Option(help="模型输出目录；默认 assistant/models/followup。")
+    ] = None,
+    base: Annotated[
+        str,
+        typer.Option(
+            help="基础模型：内置名称 m3e-small，或一个本地 BERT 类中文模型目录（商用请用自有授权的模型）。"
+        ),
+    ] = "m3e-small",
+) -> None:
+    """从 m3e-small 微调追问判断模型（新问题是接着前面的对话问，还是另起话题），固定随机种子，保存为量化 ONNX。"""
+    from assistant.answering.followup_judge import BUNDLED_FOLLOWUP_MODEL
+    from assistant.training.followup_train import FOLLOWUP_DATA
+    from assistant.training.followup_train import train_followup as run
+
+    report = run(FOLLOWUP_DATA, output or BUNDLED_FOLLOWUP_MODEL, base_model=base, epochs=epochs)
+    _print_json(
+        {
+            "output": str(report.output),
+            "examples": report.examples,
             "seconds": round(report.seconds),
             **report.dev_metrics,
         }

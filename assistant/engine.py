@@ -10,6 +10,7 @@ from typing import Any
 
 from assistant.answering.chain import AnswerService
 from assistant.answering.followup import Turn
+from assistant.answering.followup_judge import BUNDLED_FOLLOWUP_MODEL, FollowUpJudge
 from assistant.embeddings import LocalSentenceEmbeddings, index_model_id
 from assistant.ingest import IngestProgress, ingest_paths
 from assistant.judge import Judge
@@ -30,13 +31,15 @@ class Assistant:
         embeddings: LocalSentenceEmbeddings | None = None,
         judge: Judge | None = None,
         claim_classifier: ClaimClassifier | None = None,
+        followup_judge: FollowUpJudge | None = None,
     ) -> None:
-        """`embeddings`, `judge` and `claim_classifier` let several assistants (e.g. tests on separate
-        indexes) share loaded models."""
+        """`embeddings`, `judge`, `claim_classifier` and `followup_judge` let several assistants (e.g.
+        tests on separate indexes) share loaded models."""
         self.settings = settings
         self._embeddings = embeddings
         self._judge = judge
         self._claim_classifier = claim_classifier
+        self._followup_judge = followup_judge
         self._store: Store | None = None
         self._searcher: HybridSearcher | None = None
         self._answers: AnswerService | None = None
@@ -59,8 +62,22 @@ class Assistant:
             return None
         with self._lock:
             if self._claim_classifier is None:
-                self._claim_classifier = ClaimClassifier(self.settings.review_model_path or BUNDLED_REVIEW_MODEL)
+                self._claim_classifier = ClaimClassifier(
+                    self.settings.review_model_path or BUNDLED_REVIEW_MODEL
+                )
             return self._claim_classifier
+
+    @property
+    def followup_judge(self) -> FollowUpJudge | None:
+        """The trained follow-up judge, or None when the `followup_judge` setting is off."""
+        if not self.settings.followup_judge:
+            return None
+        with self._lock:
+            if self._followup_judge is None:
+                self._followup_judge = FollowUpJudge(
+                    self.settings.followup_model_path or BUNDLED_FOLLOWUP_MODEL, self.settings.torch_threads
+                )
+            return self._followup_judge
 
     @property
     def judge(self) -> Judge | None:
@@ -105,7 +122,10 @@ class Assistant:
         store.registry.set_info("embedding_model", index_model_id(self.settings))
         corpus = self.settings.corpus_dir.resolve()
         others = dict.fromkeys(Path(r.meta.source_path) for r in records)
-        return [self.settings.corpus_dir, *(p for p in others if p.is_file() and corpus not in p.resolve().parents)]
+        return [
+            self.settings.corpus_dir,
+            *(p for p in others if p.is_file() and corpus not in p.resolve().parents),
+        ]
 
     def index_is_empty(self) -> bool:
         return not self.store.registry.documents()
@@ -151,7 +171,7 @@ class Assistant:
     def answers(self) -> AnswerService:
         with self._lock:
             if self._answers is None:
-                self._answers = AnswerService(self.settings, self.searcher, self.judge)
+                self._answers = AnswerService(self.settings, self.searcher, self.judge, self.followup_judge)
             return self._answers
 
     def ask(
@@ -189,7 +209,10 @@ class Assistant:
             return self._sessions
 
     def answer_session(
-        self, session_id: int, progress: Callable[[int, int, str], None] | None = None, only: list[int] | None = None
+        self,
+        session_id: int,
+        progress: Callable[[int, int, str], None] | None = None,
+        only: list[int] | None = None,
     ) -> int:
         """Answer a session's pending questions (or just `only`), saving each answer as it is done."""
         return self.sessions.answer_pending(session_id, lambda q: self.ask(q).to_json(), progress, only)
@@ -217,4 +240,6 @@ class Assistant:
         self.embeddings.embed_query("预热")
         if self.judge is not None:
             self.judge.score("预热", ["预热"])
+        if self.followup_judge is not None:
+            self.followup_judge.probability("预热", ["预热"])
         self.searcher.snapshots.current()

@@ -126,7 +126,10 @@ class Settings(BaseSettings):
         "(about 1.9× faster on this CPU, see evals/reports/judge-runtime.md); 'torch' runs the weights in fp32.",
     )
     judge_depth: int = Field(
-        default=8, ge=1, le=50, description="Best fused candidates the judge reads and reorders for each question."
+        default=8,
+        ge=1,
+        le=50,
+        description="Best fused candidates the judge reads and reorders for each question.",
     )
     judge_budget: int = Field(
         default=3000,
@@ -182,6 +185,18 @@ class Settings(BaseSettings):
         default=2000,
         ge=50,
         description="Longer questions are truncated to this many characters, with a notice.",
+    )
+
+    followup_judge: bool = Field(
+        default=True,
+        description="Decide whether a question continues the conversation with the trained follow-up judge "
+        "(assistant/models/followup), by meaning. False: by the question's form (a leading 那, a pronoun, a very "
+        "short question).",
+    )
+    followup_model_path: Path | None = Field(
+        default=None,
+        description="A follow-up judge folder (model.onnx, tokenizer, calibration.json) to use instead of the bundled "
+        "one. None: assistant/models/followup.",
     )
 
     review_classifier: bool = Field(

@@ -225,6 +225,7 @@ class Hit:
     chunk: Chunk
     score: float
     cited: bool = False  # an article the question names ("食品安全法第七十八条…"): always first
+    focus: str = ""  # a sentence of the chunk to quote first (a penalty item naming the duty broken)
 
     def to_json(self) -> dict[str, Any]:
         c = self.chunk
@@ -317,6 +318,7 @@ class Answer:
     closest_documents: list[str] = field(default_factory=list)
     closest_clauses: list[str] = field(default_factory=list)  # shown with a refusal, as pointers
     notice: str = ""  # e.g. "问题过长，已截断"
+    continues_conversation: bool = False  # judged to continue the earlier turns (then rewritten)
 
     @property
     def verified(self) -> bool:
@@ -331,6 +333,7 @@ class Answer:
             "citations": [c.to_json() for c in self.citations],
             "verified": self.verified,
             "standalone_question": self.standalone_question,
+            "continues_conversation": self.continues_conversation,
             "generator": self.generator,
             "sentences": [
                 {"text": s.text, "citations": s.citations, "verified": s.verified, "reason": s.reason}

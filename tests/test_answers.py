@@ -633,6 +633,7 @@ def test_finalize_renumbers_citations_and_records_dropped_sentences(settings: Se
     state = {
         "question": "问",
         "standalone": "问",
+        "continues": False,
         "generator": "openai",
         "notice": "",
         "hits": searcher.hits,

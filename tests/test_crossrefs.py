@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 
-from assistant.answering.followup import Turn
+from assistant.answering.penalty import with_penalties
 from assistant.citegraph import CitationGraph
 from assistant.crossrefs import parse_references
 from assistant.engine import Assistant
 from assistant.lookup import ArticleIndex
-from assistant.types import Chunk, DocumentMeta
+from assistant.types import Chunk, DocumentMeta, Hit
 from tests.conftest import CORPUS
 
 # 广告法第五十八条 (abridged to its lead and two items); its penalty words are in the lead.
@@ -137,23 +138,38 @@ def test_graph_follows_the_index_through_reingest_and_removal(
     assert all("实施条例" not in c["title"] for c in law["cited_by"])
 
 
-@pytest.mark.slow
-def test_a_follow_up_about_the_penalty_reaches_the_article_that_punishes_the_duty(
-    corpus_assistant: Assistant,
-) -> None:
-    first = corpus_assistant.ask("保健食品广告不得含有哪些内容？")
-    assert not first.refused
-    turn = Turn(
-        first.question,
-        first.answer,
-        first.standalone_question,
-        tuple(f"《{c.title}》{c.article}" for c in first.citations),
+def test_a_consequence_question_gets_the_penalty_article_first(graph: CitationGraph) -> None:
+    ad_law = _doc(graph, "中华人民共和国广告法")
+    articles = graph.articles
+    snap = SimpleNamespace(articles=articles, citations=graph)
+    duty = [Hit(c, 1.0, cited=True) for c in articles.article(ad_law, 18)]
+    routed = with_penalties(snap, duty, [])  # type: ignore[arg-type]
+    assert routed[0].chunk.article == "第五十八条" and routed[0].cited
+    assert "违反本法第十八条规定发布保健食品广告的" in " ".join(
+        h.chunk.text for h in routed if h.chunk.article == "第五十八条"
     )
-    follow_up = corpus_assistant.ask("如果已经发了，会被怎么罚？", history=[turn])
-    assert not follow_up.refused
-    assert "违反本法第十八条规定发布保健食品广告的" in follow_up.answer
-    assert follow_up.citations[0].article == "第五十八条"
+    # The same duty cited earlier in the conversation; the retrieved article has no penalty edge.
+    unrelated = [Hit(c, 0.5) for c in articles.article(ad_law, 2)]
+    assert with_penalties(snap, unrelated, [(ad_law, 18)])[0].chunk.article == "第五十八条"  # type: ignore[arg-type]
+    assert with_penalties(snap, unrelated, []) == unrelated  # type: ignore[arg-type]
 
-    switch = corpus_assistant.ask("保健食品的标签上必须标注哪些内容？", history=[turn])
-    assert switch.standalone_question == "保健食品的标签上必须标注哪些内容？"
-    assert all(c.article != "第五十八条" for c in switch.citations)
+
+@pytest.mark.slow
+def test_an_index_from_before_cross_references_gains_them_without_reembedding(
+    make_assistant: Callable[..., Assistant],
+) -> None:
+    assistant = make_assistant()
+    ad_law = CORPUS / "advertising-law-2021.pdf"
+    assistant.ingest([ad_law])
+    store = assistant.store
+    ids = sorted(store.committed_ids())
+    # What an older chunker left: the same chunks without references, and no chunk format recorded.
+    for chunk in store.all_chunks():
+        store.collection.update(ids=[chunk.chunk_id], metadatas=[{"references": ""}])
+    store.registry.set_info("chunk_format", "1")
+    assistant.searcher.snapshots._current = None
+    assert assistant.lookup("广告法第十八条").cited_by == []
+
+    report = assistant.ingest([ad_law])
+    assert report.unchanged == [str(ad_law)] and sorted(store.committed_ids()) == ids
+    assert "第五十八条" in {c.source_article for c in assistant.lookup("广告法第十八条").cited_by}

@@ -207,14 +207,17 @@ def test_chat_cited_answer_followup_and_new_conversation(page: Page, app: Runnin
     expect(details).to_contain_text("现行有效")
     expect(details).to_contain_text("施行日期 2021-04-29")
 
-    # A follow-up question is rewritten with the history and answered on its own.
-    ask(page, "那违反了怎么处罚？")
+    # A follow-up is judged to continue the conversation, rewritten with its subject (shown as a
+    # caption) and answered from the article that punishes breaking the duty just cited.
+    ask(page, "如果没审查就发出去了，会怎么罚？")
     expect(messages).to_have_count(4, timeout=ANSWER_TIMEOUT)
-    expect(messages.nth(2)).to_contain_text("那违反了怎么处罚？")
+    expect(messages.nth(2)).to_contain_text("如果没审查就发出去了，会怎么罚？")
     second = messages.nth(3)
     expect(second).to_contain_text(
         re.compile(r"根据《[^》]+》第[一二三四五六七八九十百]+条"), timeout=ANSWER_TIMEOUT
     )
+    expect(second.get_by_text(re.compile("^接上文理解为：.*广告"))).to_be_visible()
+    expect(second).to_contain_text("《中华人民共和国广告法》第五十八条")
     expect(second).to_contain_text("罚款")
     expect(second.locator('[data-testid="stExpander"]').filter(has_text="[1]")).to_have_count(1)
     no_errors(page)
@@ -222,7 +225,7 @@ def test_chat_cited_answer_followup_and_new_conversation(page: Page, app: Runnin
 
     page.locator('[data-testid="stSidebar"]').get_by_role("button", name="新对话").click()
     expect(messages).to_have_count(0)
-    expect(page.get_by_text("那违反了怎么处罚？")).to_have_count(0)
+    expect(page.get_by_text("如果没审查就发出去了，会怎么罚？")).to_have_count(0)
 
 
 def first_reply(page: Page, app: RunningApp, question: str) -> Locator:

@@ -6,6 +6,7 @@ type read from content and the items a label or 说明书 must carry."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ import pytest
 from assistant.lookup import ArticleIndex
 from assistant.review.classifier import BUNDLED_REVIEW_MODEL, COMPLIANT, ClaimClassifier
 from assistant.review.engine import ReviewEngine, load_rules
-from assistant.training.review_train import class_labels, load_sentences
+from assistant.settings import PROJECT_ROOT
+from assistant.training.review_train import class_labels, load_sentences, train_review
 
 AD = "中华人民共和国广告法"
 FSL = "中华人民共和国食品安全法"
@@ -108,7 +110,9 @@ PASTED_ADVERT = (
 )
 
 
-def test_an_advert_pasted_as_auto_is_told_the_mandatory_statement_is_missing(rules_only: ReviewEngine) -> None:
+def test_an_advert_pasted_as_auto_is_told_the_mandatory_statement_is_missing(
+    rules_only: ReviewEngine,
+) -> None:
     result = rules_only.review(PASTED_ADVERT, "auto")
     assert result.doc_type == "advert" and result.doc_type_source == "detected"
     assert {"直播间", "下单"} & set(result.doc_type_evidence)
@@ -153,7 +157,9 @@ def test_a_complete_leaflet_is_read_as_one_and_lacks_nothing(rules_only: ReviewE
 
 
 @pytest.mark.parametrize("item", sorted(ITEMS))
-def test_each_required_item_of_a_leaflet_is_reported_when_missing(rules_only: ReviewEngine, item: str) -> None:
+def test_each_required_item_of_a_leaflet_is_reported_when_missing(
+    rules_only: ReviewEngine, item: str
+) -> None:
     draft = LEAFLET.replace(ITEMS[item] + "\n", "").replace("\n" + ITEMS[item], "")
     assert draft != LEAFLET
     missing = [f for f in rules_only.review(draft, "manual").findings if f.kind == "missing_statement"]
@@ -164,10 +170,30 @@ def test_each_required_item_of_a_leaflet_is_reported_when_missing(rules_only: Re
 def test_a_heading_with_nothing_after_it_is_missing(rules_only: ReviewEngine) -> None:
     draft = LEAFLET.replace("【保质期】24个月", "【保质期】")
     assert "shelf-life" in {f.rule for f in rules_only.review(draft, "manual").findings}
-    label = LEAFLET.replace("说明书", "").replace("【规格】1.2 g/粒", "【规格】1.2 g/粒　净含量：72 g（1.2 g/粒×60粒）")
+    label = LEAFLET.replace("说明书", "").replace(
+        "【规格】1.2 g/粒", "【规格】1.2 g/粒　净含量：72 g（1.2 g/粒×60粒）"
+    )
     assert rules_only.review(label).doc_type == "label"
 
 
 def test_required_items_name_rules_of_the_rule_file() -> None:
     ids = {item["id"] for item in load_rules()["required_statements"]}
     assert set(ITEMS) | {"precautions", "no-substitute-for-medicine", "advert-approval-number"} == ids
+
+
+@pytest.mark.slow
+def test_train_review_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
+    data = tmp_path / "raw"
+    data.mkdir()
+    rows = [
+        json.loads(line)
+        for source in sorted((PROJECT_ROOT / "evals" / "training" / "review" / "raw").glob("*.jsonl"))
+        for line in source.read_text(encoding="utf-8").splitlines()[:200]
+    ]
+    tiny = [r for r in rows if r["label"] == COMPLIANT][:20] + [r for r in rows if r["label"] != COMPLIANT][:20]
+    (data / "tiny.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in tiny), encoding="utf-8")
+    report = train_review(data, tmp_path / "review", epochs=0.2)
+    assert "threshold" in report.dev_metrics
+    trained = ClaimClassifier(tmp_path / "review")
+    assert 0.0 <= trained.predict("本品可以治疗糖尿病").violation <= 1.0
+    assert not list((tmp_path / "review").glob("checkpoint*"))

@@ -10,7 +10,8 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from assistant.answering.extractive import Draft, ExtractiveGenerator, source_label
-from assistant.answering.followup import Turn, rewrite_follow_up
+from assistant.answering.followup import Turn, is_follow_up, rewrite_follow_up
+from assistant.answering.followup_judge import FollowUpJudge
 from assistant.answering.llm import ChatGenerator, GeneratorError, make_chat_model
 from assistant.answering.local_llm import local_chat_generator, local_server
 from assistant.answering.penalty import asks_consequence, earlier_articles, with_penalties
@@ -59,10 +60,17 @@ def _quote_for(chunk: Chunk, answer_sentences: list[str]) -> str:
 
 
 class AnswerService:
-    def __init__(self, settings: Settings, searcher: HybridSearcher, judge: Judge | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        searcher: HybridSearcher,
+        judge: Judge | None = None,
+        followup_judge: FollowUpJudge | None = None,
+    ) -> None:
         self.settings = settings
         self.searcher = searcher
         self.judge = judge
+        self.followup_judge = followup_judge
         self.extractive = ExtractiveGenerator(searcher.vectors, judge)
         self._chat: ChatGenerator | None = None
         self._local: tuple[str, ChatGenerator] | None = None
@@ -102,13 +110,25 @@ class AnswerService:
         if len(question) > limit:
             question = question[:limit]
             notice = f"问题过长（超过 {limit} 字），只使用了前 {limit} 字。"
-        standalone = question
+        standalone, continues = question, False
         if history:
+            continues = (
+                self.followup_judge.continues(question, [t.question for t in history])
+                if self.followup_judge is not None
+                else is_follow_up(question)
+            )
+        if continues:
             if state["generator"] != "extractive":
                 standalone = self._generator(state["generator"]).condense(question, history)
             else:
-                standalone = rewrite_follow_up(question, history)
-        return {**state, "question": question, "standalone": standalone, "notice": notice}
+                standalone = rewrite_follow_up(question, history, continues=True)
+        return {
+            **state,
+            "question": question,
+            "standalone": standalone,
+            "continues": continues,
+            "notice": notice,
+        }
 
     def _retrieve(self, state: dict[str, Any]) -> dict[str, Any]:
         question, doc_ids, status = state["standalone"], state["doc_ids"], state["status"]
@@ -131,19 +151,30 @@ class AnswerService:
         verdict = judged(question, best, self.judge.calibration.gate, cited, titles, familiar)
         return {**state, "hits": hits, "verdict": verdict}
 
-    @staticmethod
-    def _route_consequence(state: dict[str, Any], snap: Snapshot, hits: list[Hit]) -> list[Hit]:
+    def _route_consequence(self, state: dict[str, Any], snap: Snapshot, hits: list[Hit]) -> list[Hit]:
         """A question about the consequence of breaking a duty gets the article that punishes it first."""
-        if not asks_consequence(state["standalone"]):
+        question = state["standalone"]
+        if not asks_consequence(question):
             return hits
         history: list[Turn] = state["history"]
         earlier: list[tuple[str, int]] = []
-        if history and state["standalone"] != state["question"]:  # the question continues the thread
-            last = history[-1]
-            earlier = earlier_articles(
-                snap, [*last.articles, last.standalone_question or last.question, last.answer]
-            )
-        return with_penalties(snap, hits, earlier)
+        if history and state["continues"]:
+            # The articles the conversation cited, the latest turn's first.
+            texts = [
+                text
+                for t in reversed(history)
+                for text in (*t.articles, t.standalone_question or t.question, t.answer)
+            ]
+            earlier = earlier_articles(snap, texts)
+        q = one_line_query(question)
+        judge = self.judge
+
+        def liability(doc_id: str) -> list[Chunk]:
+            found = self.searcher.search(question, k=20, doc_ids=[doc_id], status=state["status"])
+            return [h.chunk for h in found if "法律责任" in h.chunk.heading_path][:3]
+
+        score = (lambda sentences: judge.score(q, sentences)) if judge is not None else None
+        return with_penalties(snap, hits, earlier, score, liability)
 
     def _generate(self, state: dict[str, Any]) -> dict[str, Any]:
         if not state["verdict"].answerable or not state["hits"]:
@@ -164,6 +195,7 @@ class AnswerService:
             "closest_documents": closest,
             "closest_clauses": clauses,
             "notice": state["notice"],
+            "continues_conversation": state["continues"],
         }
         if draft is None or not draft.text.strip():
             reason = state["verdict"].reason or "检索到的条文不足以回答这个问题。"

@@ -226,21 +226,40 @@ class ExtractiveGenerator:
                 continue
             probs = self.judge.sentences(q, hit.chunk, [_ARTICLE_HEAD.sub("", s.text) for s in sentences])
             ranked = sorted(zip(probs, sentences, strict=True), key=lambda x: (-x[0], x[1].start))
+            focus = [
+                s
+                for s in split_sentences(hit.chunk.text, min_chars=6)
+                if hit.focus and hit.focus[:20] in s.text
+            ]
+            if focus:  # a sentence the retrieval marked (a penalty item naming the duty) is quoted first
+                ranked = [(ranked[0][0], focus[0]), *[r for r in ranked if r[1].start != focus[0].start]]
             if figure:
                 ranked = _figure_first(q, ranked, self.figure_share)
             scored.append((ranked[0][0], rank, hit.chunk, ranked[0][1], ranked))
         if not scored:
             return []
         # An article the question names stays first, whatever the judge thinks of its sentences.
-        scored.sort(key=lambda x: (not hits[x[1] - 1].cited, -x[0], x[1]))
+        # Of those, the sentence the retrieval marked first.
+        scored.sort(
+            key=lambda x: (
+                not hits[x[1] - 1].cited,
+                not (hits[x[1] - 1].focus and hits[x[1] - 1].focus[:20] in x[3].text),
+                -x[0],
+                x[1],
+            )
+        )
         chosen: list[Selected] = []
         for i, (best, rank, chunk, sentence, ranked) in enumerate(scored):
             if i > 0 and best < calibration.second_source:
                 break
-            group = self._with_context(chunk, sentence, whole_if_short=False, whole_sentence=self.whole_sentence)
+            group = self._with_context(
+                chunk, sentence, whole_if_short=False, whole_sentence=self.whole_sentence
+            )
             for prob, extra in ranked[1:]:
                 if prob >= calibration.extra_sentence * best and prob >= calibration.second_source:
-                    more = self._with_context(chunk, extra, whole_if_short=False, whole_sentence=self.whole_sentence)
+                    more = self._with_context(
+                        chunk, extra, whole_if_short=False, whole_sentence=self.whole_sentence
+                    )
                     group += [s for s in more if s not in group]
             chosen.append(Selected(rank, chunk, sorted(set(group), key=lambda s: s.start), best))
         return chosen
@@ -286,7 +305,9 @@ class ExtractiveGenerator:
         lines: list[str] = []
         for number, entry in enumerate(selected, start=1):
             sources[number] = entry.chunk
-            quoted = _join_lead_ins([_MARKER_LIKE.sub(r"［\1］", _ARTICLE_HEAD.sub("", s.text)) for s in entry.sentences])
+            quoted = _join_lead_ins(
+                [_MARKER_LIKE.sub(r"［\1］", _ARTICLE_HEAD.sub("", s.text)) for s in entry.sentences]
+            )
             quotes[number] = "".join(quoted)
             label = source_label(entry.chunk)
             if number == 1:

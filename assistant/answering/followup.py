@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from assistant.normalize import normalize_query
+from assistant.types import Answer
 
 _SLOTS_FILE = Path(__file__).resolve().parent.parent / "data" / "followup_slots.yaml"
 _ELLIPTIC_START = re.compile(r"^(?:那|那么|那如果|如果是|如果|要是|还有|另外|再问|换成|改成|是不是也|也)")
@@ -30,6 +31,16 @@ class Turn:
     articles: tuple[str, ...] = ()  # the articles the answer cited ("《广告法》第十八条"), for follow-ups
 
 
+def turn_of(answer: Answer) -> Turn:
+    """What the conversation keeps of an answered turn (the chat and the evaluation build the same)."""
+    return Turn(
+        answer.question,
+        answer.answer,
+        answer.standalone_question,
+        tuple(f"《{c.title}》{c.article}" for c in answer.citations),
+    )
+
+
 @lru_cache(maxsize=1)
 def slots() -> list[list[str]]:
     data = yaml.safe_load(_SLOTS_FILE.read_text(encoding="utf-8")) or {}
@@ -42,10 +53,11 @@ def is_follow_up(question: str) -> bool:
     return bool(_ELLIPTIC_START.match(q)) or len(core) <= 6 or bool(_PRONOUN.search(q))
 
 
-def rewrite_follow_up(question: str, history: list[Turn]) -> str:
-    """A standalone version of `question` given earlier turns (the question itself if it stands alone)."""
+def rewrite_follow_up(question: str, history: list[Turn], continues: bool | None = None) -> str:
+    """A standalone version of `question` given earlier turns (the question itself if it stands alone).
+    `continues`: the follow-up judge's decision; None decides by the question's form alone."""
     question = normalize_query(question).replace("\n", " ")
-    if not history or not is_follow_up(question):
+    if not history or not (is_follow_up(question) if continues is None else continues):
         return question
     previous = history[-1].standalone_question or history[-1].question
     previous = normalize_query(previous).replace("\n", " ")

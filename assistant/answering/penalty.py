@@ -5,6 +5,7 @@ one — through the cross-reference graph's `penalty` edges."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from assistant.types import Chunk, Hit
 
 _CUES_FILE = Path(__file__).resolve().parent.parent / "data" / "consequences.yaml"
 _RETRIEVED_DUTIES = 2  # how many of the best retrieved articles may stand for "the duty at hand"
+_MAX_CANDIDATES = 6  # penalty articles the judge chooses among (by one sentence each: cheap)
+_SENTENCE_CHARS = 200
 
 
 @lru_cache(maxsize=1)
@@ -51,30 +54,56 @@ def earlier_articles(snap: Snapshot, texts: list[str]) -> list[tuple[str, int]]:
     return found
 
 
-def with_penalties(snap: Snapshot, hits: list[Hit], earlier: list[tuple[str, int]]) -> list[Hit]:
-    """`hits` with the penalty articles for the duty at hand first (cited by the question, then by
-    the conversation, then the best retrieved articles that have one); unchanged if none has."""
+def _penalty_articles(snap: Snapshot, duty: tuple[str, int]) -> list[tuple[list[Chunk], str]]:
+    """The articles that punish breaking `duty`, each as its opening part (the penalty) and the
+    part naming the duty, with the naming sentence; a penalty for the article as a whole first."""
+    out: list[tuple[list[Chunk], str]] = []
+    links = sorted(snap.citations.penalties_for(*duty), key=lambda e: bool(e.paragraph or e.item))
+    for link in links:
+        source = _key(link.source_doc, link.source_article)
+        parts = snap.articles.article(*source) if source else []
+        naming = [p for p in parts if link.sentence.rstrip("…")[:40] in p.text]
+        chosen = list(dict.fromkeys([*parts[:1], *naming]))
+        if chosen and all(chosen != c for c, _ in out):
+            out.append((chosen, link.sentence))
+    return out
+
+
+def with_penalties(
+    snap: Snapshot,
+    hits: list[Hit],
+    earlier: list[tuple[str, int]],
+    score: Callable[[list[str]], list[float]] | None = None,
+    search_liability: Callable[[str], list[Chunk]] | None = None,
+) -> list[Hit]:
+    """`hits` with the penalty article for the duty at hand first. The duty: an article the question
+    cites, then one the conversation cited, then the best retrieved ones (unless the best already
+    punishes). Its penalty articles come from the graph (those of the first duty that has any);
+    where it has none, `search_liability` may find one in the duty's document by its words.
+    `score` (the judge, on each candidate's sentence naming the duty) picks the best of several;
+    unchanged hits if there is none."""
     duties = [k for h in hits if h.cited and (k := _key(h.chunk.doc_id, h.chunk.article))]
     duties += earlier
     retrieved = [h.chunk for h in hits if not h.cited][:_RETRIEVED_DUTIES]
     if retrieved and not _punishes(snap, retrieved[0]):
         duties += [k for c in retrieved if (k := _key(c.doc_id, c.article))]
-    penalties: list[Chunk] = []
-    for doc_id, number in dict.fromkeys(duties):
-        # A penalty for breaking the article as a whole before one for breaking a single 款/项 of it.
-        links = sorted(snap.citations.penalties_for(doc_id, number), key=lambda e: bool(e.paragraph or e.item))
-        for link in links:
-            source = _key(link.source_doc, link.source_article)
-            parts = snap.articles.article(*source) if source else []
-            # Of a long penalty article: its opening part (the penalty) and the part naming the duty.
-            naming = [p for p in parts if link.sentence.rstrip("…")[:40] in p.text]
-            penalties += [p for p in [*parts[:1], *naming] if p not in penalties]
-        if penalties:
-            break  # the first duty that is punished anywhere is the one the question is about
-    if not penalties:
+    duties = list(dict.fromkeys(duties))
+    # The first duty that is punished anywhere is the one the question is about.
+    candidates = next((found for duty in duties if (found := _penalty_articles(snap, duty))), [])[
+        :_MAX_CANDIDATES
+    ]
+    if not candidates and duties and search_liability is not None:
+        candidates = [([c], c.text[:_SENTENCE_CHARS]) for c in search_liability(duties[0][0])]
+    if not candidates:
         return hits
+    if score is not None and len(candidates) > 1:
+        values = score([sentence[:_SENTENCE_CHARS] for _, sentence in candidates])
+        candidates = [c for _, c in sorted(zip(values, candidates, strict=True), key=lambda x: -x[0])]
+    penalties, sentence = candidates[0]
+    focus = sentence.rstrip("…")
     top = max((h.score for h in hits), default=0.0)
     ids = {c.chunk_id for c in penalties}
-    return [Hit(c, top + 2.0, cited=True) for c in penalties] + [
-        h for h in hits if h.chunk.chunk_id not in ids
-    ]
+    # The part naming the duty first, so its item (with the penalty's lead-in) is what gets quoted.
+    naming = sorted(penalties, key=lambda c: focus[:40] not in c.text)
+    routed = [Hit(c, top + 2.0, cited=True, focus=focus) for c in naming]
+    return routed + [h for h in hits if h.chunk.chunk_id not in ids]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from common import citation_header, get_assistant, show_citation_body
 
-from assistant.answering.followup import Turn
+from assistant.answering.followup import turn_of
 from assistant.answering.llm import GeneratorError
 
 assistant = get_assistant()
@@ -46,6 +46,8 @@ if st.session_state.get("lookup_pending"):
 
 
 def show_answer(answer, turn: int) -> None:  # type: ignore[no-untyped-def]
+    if answer.continues_conversation:
+        st.caption(f"接上文理解为：{answer.standalone_question}")
     if answer.notice:
         st.caption(answer.notice)
     if answer.refused:
@@ -70,15 +72,7 @@ question = st.chat_input("请输入问题，例如：保健食品标签上必须
 if question:
     with st.chat_message("user"):
         st.text(question)
-    turns = [
-        Turn(
-            t["question"],
-            t["answer"].answer,
-            t["answer"].standalone_question,
-            tuple(f"《{c.title}》{c.article}" for c in t["answer"].citations),
-        )
-        for t in history
-    ]
+    turns = [turn_of(t["answer"]) for t in history]
     with st.chat_message("assistant"):
         try:
             with st.spinner("正在检索条文……"):

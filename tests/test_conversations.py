@@ -1,0 +1,138 @@
+"""Conversations: the follow-up judge, follow-ups through the library API and `ask --batch` with history."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant.answering.followup import turn_of
+from assistant.answering.followup_judge import FollowUpJudge
+from assistant.engine import Assistant
+from assistant.settings import PROJECT_ROOT
+from assistant.training.followup_train import train_followup
+
+
+@pytest.fixture(scope="module")
+def followup_judge() -> FollowUpJudge:
+    return FollowUpJudge()
+
+
+@pytest.mark.parametrize(
+    ("earlier", "question"),
+    [
+        pytest.param(
+            "保健食品广告里能说可以治疗高血压吗？",
+            "如果已经发了，会被怎么罚？",
+            marks=pytest.mark.xfail(
+                reason="known miss of the follow-up judge: P(continues) 0.24 for this wording, 0.99 for "
+                "“已经发了，会被怎么罚？” (evals/reports/conversations.md lists the misses)",
+                strict=False,
+            ),
+        ),
+        ("保健食品广告需要审查吗？", "如果没审查就发出去了，会怎么罚？"),
+        ("网络食品交易第三方平台要对入网商户做什么审查？", "做不到的话平台要担什么责任"),
+        ("国产保健食品备案要交哪些材料？", "进口的也一样吗"),
+        ("食品生产许可证要去哪个部门申请？", "多久能批下来"),
+    ],
+)
+def test_follow_ups_that_need_the_conversation_continue_it(
+    followup_judge: FollowUpJudge, earlier: str, question: str
+) -> None:
+    assert followup_judge.continues(question, [earlier])
+
+
+@pytest.mark.parametrize(
+    ("earlier", "question"),
+    [
+        ("保健食品广告里能说可以治疗高血压吗？", "保健食品的标签上必须标注哪些内容？"),
+        ("保健食品广告里能说可以治疗高血压吗？", "另外，食品生产许可证的有效期是几年？"),
+        ("食品生产许可证要去哪个部门申请？", "那消费者买到过期食品可以要求几倍赔偿？"),
+    ],
+)
+def test_new_topics_stand_alone_whatever_their_first_word(
+    followup_judge: FollowUpJudge, earlier: str, question: str
+) -> None:
+    assert not followup_judge.continues(question, [earlier])
+
+
+@pytest.mark.slow
+def test_a_follow_up_about_the_penalty_reaches_the_article_that_punishes_the_duty(
+    corpus_assistant: Assistant,
+) -> None:
+    first = corpus_assistant.ask("保健食品广告不得含有哪些内容？")
+    assert not first.refused
+    turn = turn_of(first)
+    follow_up = corpus_assistant.ask("已经发出去了，会被怎么罚？", history=[turn])
+    assert not follow_up.refused
+    assert "违反本法第十八条规定发布保健食品广告的" in follow_up.answer
+    assert follow_up.citations[0].article == "第五十八条"
+
+    switch = corpus_assistant.ask("保健食品的标签上必须标注哪些内容？", history=[turn])
+    assert switch.standalone_question == "保健食品的标签上必须标注哪些内容？"
+    assert all(c.article != "第五十八条" for c in switch.citations)
+
+
+@pytest.mark.slow
+def test_ask_batch_accepts_conversations(corpus_assistant: Assistant, tmp_path: Path) -> None:
+    lines = [
+        {
+            "id": "follow-up",
+            "question": "已经发出去了，会被怎么罚？",
+            "history": [
+                {
+                    "question": "保健食品广告不得含有哪些内容？",
+                    "answer": "见《中华人民共和国广告法》第十八条。",
+                }
+            ],
+        },
+        {"id": "broken", "question": "会被怎么罚？", "history": "保健食品广告"},
+        {"id": "alone", "question": "保健食品广告不得含有哪些内容？"},
+    ]
+    batch = tmp_path / "conversations.jsonl"
+    batch.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
+    env = {
+        **os.environ,
+        "ASSISTANT_INDEX_DIR": str(corpus_assistant.settings.index_dir),
+        "ASSISTANT_DATA_DIR": str(corpus_assistant.settings.data_dir),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "assistant", "ask", "--batch", str(batch), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT_ROOT,
+        timeout=600,
+        check=True,
+    ).stdout
+    results = {r["id"]: r for r in map(json.loads, out.splitlines())}
+    follow_up = results["follow-up"]
+    assert follow_up["continues_conversation"] and "保健食品广告" in follow_up["standalone_question"]
+    assert follow_up["citations"][0]["article"] == "第五十八条"
+    assert "history" in results["broken"]["error"]
+    assert results["alone"]["continues_conversation"] is False
+    assert results["alone"]["standalone_question"] == "保健食品广告不得含有哪些内容？"
+
+
+@pytest.mark.slow
+def test_train_followup_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
+    data = tmp_path / "raw"
+    data.mkdir()
+    source = PROJECT_ROOT / "evals" / "training" / "followup" / "raw" / "followup_a.jsonl"
+    (data / "tiny.jsonl").write_text(
+        "\n".join(source.read_text(encoding="utf-8").splitlines()[:40]), encoding="utf-8"
+    )
+    report = train_followup(data, tmp_path / "followup", epochs=0.2)
+    assert set(report.dev_metrics) >= {"dev_accuracy", "dev_wrong_merges", "threshold"}
+    trained = FollowUpJudge(tmp_path / "followup")
+    assert 0.0 <= trained.probability("经营者呢？", ["生产者要承担什么责任？"]) <= 1.0
+    assert not list((tmp_path / "followup").glob("checkpoint*"))
+    assert {p.name for p in (tmp_path / "followup").iterdir()} >= {
+        "model.onnx",
+        "calibration.json",
+        "training.json",
+    }
