@@ -790,12 +790,18 @@ def train_followup(
         ),
     ] = "m3e-small",
 ) -> None:
-    """从 m3e-small 微调追问判断模型（新问题是接着前面的对话问，还是另起话题），固定随机种子，保存为量化 ONNX。"""
+    """从 m3e-small 微调追问判断模型（新问题是接着前面的对话问，还是另起话题），数据为 evals/training/followup/raw/ 和已测过的对话集，固定随机种子，保存为量化 ONNX。"""
     from assistant.answering.followup_judge import BUNDLED_FOLLOWUP_MODEL
-    from assistant.training.followup_train import FOLLOWUP_DATA
+    from assistant.training.followup_train import FOLLOWUP_DATA, MEASURED_CONVERSATIONS
     from assistant.training.followup_train import train_followup as run
 
-    report = run(FOLLOWUP_DATA, output or BUNDLED_FOLLOWUP_MODEL, base_model=base, epochs=epochs)
+    report = run(
+        FOLLOWUP_DATA,
+        output or BUNDLED_FOLLOWUP_MODEL,
+        MEASURED_CONVERSATIONS,
+        base_model=base,
+        epochs=epochs,
+    )
     _print_json(
         {
             "output": str(report.output),

@@ -25,15 +25,7 @@ def followup_judge() -> FollowUpJudge:
 @pytest.mark.parametrize(
     ("earlier", "question"),
     [
-        pytest.param(
-            "保健食品广告里能说可以治疗高血压吗？",
-            "如果已经发了，会被怎么罚？",
-            marks=pytest.mark.xfail(
-                reason="known miss of the follow-up judge: P(continues) 0.24 for this wording, 0.99 for "
-                "“已经发了，会被怎么罚？” (evals/reports/conversations.md lists the misses)",
-                strict=False,
-            ),
-        ),
+        ("保健食品广告里能说可以治疗高血压吗？", "如果已经发了，会被怎么罚？"),
         ("保健食品广告需要审查吗？", "如果没审查就发出去了，会怎么罚？"),
         ("网络食品交易第三方平台要对入网商户做什么审查？", "做不到的话平台要担什么责任"),
         ("国产保健食品备案要交哪些材料？", "进口的也一样吗"),

@@ -54,18 +54,18 @@ def earlier_articles(snap: Snapshot, texts: list[str]) -> list[tuple[str, int]]:
     return found
 
 
-def _penalty_articles(snap: Snapshot, duty: tuple[str, int]) -> list[tuple[list[Chunk], str]]:
-    """The articles that punish breaking `duty`, each as its opening part (the penalty) and the
-    part naming the duty, with the naming sentence; a penalty for the article as a whole first."""
-    out: list[tuple[list[Chunk], str]] = []
+def _penalty_articles(snap: Snapshot, duty: tuple[str, int]) -> list[tuple[tuple[list[Chunk], str], bool]]:
+    """The articles that punish breaking `duty`, each as its opening part (the penalty) and the part
+    naming the duty, with the naming sentence, and whether it punishes the article as a whole."""
+    out: list[tuple[tuple[list[Chunk], str], bool]] = []
     links = sorted(snap.citations.penalties_for(*duty), key=lambda e: bool(e.paragraph or e.item))
     for link in links:
         source = _key(link.source_doc, link.source_article)
         parts = snap.articles.article(*source) if source else []
         naming = [p for p in parts if link.sentence.rstrip("…")[:40] in p.text]
         chosen = list(dict.fromkeys([*parts[:1], *naming]))
-        if chosen and all(chosen != c for c, _ in out):
-            out.append((chosen, link.sentence))
+        if chosen and all(chosen != c for (c, _), _ in out):
+            out.append(((chosen, link.sentence), not (link.paragraph or link.item)))
     return out
 
 
@@ -77,21 +77,23 @@ def with_penalties(
     search_liability: Callable[[str], list[Chunk]] | None = None,
 ) -> list[Hit]:
     """`hits` with the penalty article for the duty at hand first. The duty: an article the question
-    cites, then one the conversation cited, then the best retrieved ones (unless the best already
-    punishes). Its penalty articles come from the graph (those of the first duty that has any);
+    cites, then one the conversation cited, then, inside a conversation, the best retrieved ones
+    (unless the best already punishes). Its penalty articles come from the graph (those of the first duty that has any);
     where it has none, `search_liability` may find one in the duty's document by its words.
     `score` (the judge, on each candidate's sentence naming the duty) picks the best of several;
     unchanged hits if there is none."""
     duties = [k for h in hits if h.cited and (k := _key(h.chunk.doc_id, h.chunk.article))]
     duties += earlier
     retrieved = [h.chunk for h in hits if not h.cited][:_RETRIEVED_DUTIES]
-    if retrieved and not _punishes(snap, retrieved[0]):
+    # A retrieved article stands for the duty only inside a conversation: on single questions it
+    # picked the wrong penalty more often than it found the right one.
+    if earlier and retrieved and not _punishes(snap, retrieved[0]):
         duties += [k for c in retrieved if (k := _key(c.doc_id, c.article))]
     duties = list(dict.fromkeys(duties))
-    # The first duty that is punished anywhere is the one the question is about.
-    candidates = next((found for duty in duties if (found := _penalty_articles(snap, duty))), [])[
-        :_MAX_CANDIDATES
-    ]
+    # The first duty that is punished anywhere is the one the question is about; a penalty for
+    # breaking it as a whole rules out those for single 款/项 of it.
+    found = next((found for duty in duties if (found := _penalty_articles(snap, duty))), [])
+    candidates = ([c for c, whole in found if whole] or [c for c, _ in found])[:_MAX_CANDIDATES]
     if not candidates and duties and search_liability is not None:
         candidates = [([c], c.text[:_SENTENCE_CHARS]) for c in search_liability(duties[0][0])]
     if not candidates:

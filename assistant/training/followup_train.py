@@ -26,6 +26,16 @@ from assistant.settings import PROJECT_ROOT
 from assistant.training.publish import export_classifier, fit_classifier, publish_classifier, split_of
 
 FOLLOWUP_DATA = PROJECT_ROOT / "evals" / "training" / "followup" / "raw"
+# Conversation sets already measured (the development set and spent blind rounds): every later turn
+# becomes an example, labelled by its `continues`.
+MEASURED_CONVERSATIONS = [
+    PROJECT_ROOT / "evals" / "golden" / name
+    for name in (
+        "conversations_dev.jsonl",
+        "conversations_holdout_ka.jsonl",
+        "conversations_holdout_kb.jsonl",
+    )
+]
 SEED = 20261203
 DEV_SHARE = 10
 TARGET_WRONG_MERGES = 0.05  # share of held-out stand-alone questions the threshold may merge
@@ -48,19 +58,44 @@ class TrainReport:
     dev_metrics: dict[str, float]
 
 
-def load_examples(folder: Path = FOLLOWUP_DATA) -> list[Example]:
-    """Every example once (same history and question: first wins), split by a hash of the question."""
+def conversation_rows(path: Path) -> list[dict[str, object]]:
+    """The later turns of a conversation set as training rows (history = the earlier questions)."""
+    rows: list[dict[str, object]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        turns = json.loads(line)["turns"]
+        for n, turn in enumerate(turns[1:], start=1):
+            rows.append(
+                {
+                    "history": [t["question"] for t in turns[:n]],
+                    "question": turn["question"],
+                    "continues": bool(turn["continues"]),
+                    "standalone": turn.get("standalone") or turn["question"],
+                }
+            )
+    return rows
+
+
+def load_examples(folder: Path = FOLLOWUP_DATA, conversations: list[Path] | None = None) -> list[Example]:
+    """Every example once (same history and question: first wins), split by a hash of the question:
+    the helper-written rows of `folder`, then the later turns of the measured conversation sets."""
     seen: set[tuple[tuple[str, ...], str]] = set()
     out: list[Example] = []
-    for path in sorted(folder.glob("*.jsonl")):
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
+    sources = [
+        (
+            path.name,
+            [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()],
+        )
+        for path in sorted(folder.glob("*.jsonl"))
+    ]
+    sources += [(path.name, conversation_rows(path)) for path in conversations or [] if path.is_file()]
+    for name, lines in sources:
+        for number, row in enumerate(lines, start=1):
             history = tuple(str(q) for q in row["history"])
             question = str(row["question"]).strip()
             if not history or not question or not isinstance(row["continues"], bool):
-                raise ValueError(f"{path.name}:{number}: 需要 history、question 和布尔值 continues")
+                raise ValueError(f"{name}:{number}: 需要 history、question 和布尔值 continues")
             if (history, question) in seen:
                 continue
             seen.add((history, question))
@@ -99,6 +134,7 @@ def fit_threshold(p: np.ndarray, continues: np.ndarray, target: float = TARGET_W
 def train_followup(
     data: Path = FOLLOWUP_DATA,
     output: Path = BUNDLED_FOLLOWUP_MODEL,
+    conversations: list[Path] | None = None,
     base_model: str = "m3e-small",
     epochs: float = 4.0,
     batch_size: int = 32,
@@ -107,7 +143,7 @@ def train_followup(
 ) -> TrainReport:
     """Train, measure on the dev split, export int8 ONNX with a fitted threshold to `output`."""
     started = time.monotonic()
-    rows = load_examples(data)
+    rows = load_examples(data, conversations)
     train_rows = [r for r in rows if r.split == "train"]
     dev_rows = [r for r in rows if r.split == "dev"]
     train_rows += augmented(train_rows, seed)
