@@ -1,7 +1,9 @@
 """Follow-up questions ("那注册呢？") rewritten into standalone questions from the chat history.
 
-Rule-based (extractive mode): a short or elliptical follow-up either swaps a slot term into the
-previous question (备案 → 注册) or is appended to it as context."""
+Whether a question continues the conversation is the follow-up judge's decision
+(`followup_judge.py`; `is_follow_up` judges by form when it is switched off). The rewrite itself is
+rule-based (extractive mode): a continuation either swaps a slot term into the previous question
+(备案 → 注册) or is appended to it as context."""
 
 from __future__ import annotations
 

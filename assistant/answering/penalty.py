@@ -1,6 +1,6 @@
 """Consequence questions ("违反了会怎么罚？") reach the penalty article that punishes breaking the
-duty at hand: the article the question names, one the previous turn cited, or the best retrieved
-one — through the cross-reference graph's `penalty` edges."""
+duty at hand: the article the question names, one the conversation cited, or (inside a
+conversation) the best retrieved one — through the cross-reference graph's `penalty` edges."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from assistant.ingest import prepare_document
 from assistant.loaders import discover
 from assistant.lookup import ArticleIndex
 from assistant.numerals import chinese_to_int
-from assistant.settings import Settings
+from assistant.settings import PROJECT_ROOT, Settings
 from assistant.types import Chunk, DocumentMeta
 
 PENALTY_GOLDEN = GOLDEN_DIR / "penalty_edges.jsonl"
@@ -117,7 +117,9 @@ def run(
         "recall": _ratio(counts["article"][0], counts["article"][2]),
         "clause_precision": _ratio(counts["clause"][0], counts["clause"][1]),
         "clause_recall": _ratio(counts["clause"][0], counts["clause"][2]),
-        "golden": str(gold_path),
+        "golden": str(gold_path.resolve().relative_to(PROJECT_ROOT))
+        if gold_path.resolve().is_relative_to(PROJECT_ROOT)
+        else str(gold_path),
         "graph_edges": len(graph.edges),
         "graph_edges_by_kind": {
             k: sum(1 for e in graph.edges if e.kind == k) for k in ("penalty", "applies", "refers")
@@ -137,7 +139,8 @@ def _write_report(path: Path, s: dict[str, Any], by_law: dict[str, list[int]]) -
         "",
         f"Run {date.today().isoformat()} by `python -m assistant eval citations`: the graph of the bundled corpus",
         "(plus any `--documents`) built by the ingest pipeline's load → normalize → chunk → references stages.",
-        f"Gold: `{s['golden']}`, penalty articles annotated by hand by a helper who read only the law texts.",
+        f"Gold: `{s['golden']}`, penalty articles annotated by hand by a helper who read only the law texts;",
+        "which runs of which set were blind is recorded in `evals/golden/README.md`.",
         "An edge counts when its citing article, cited document and cited article match; the clause",
         "figures also require the same 款 and 项.",
         "",
