@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from assistant.lookup import ArticleIndex
-from assistant.numerals import chinese_to_int
+from assistant.numerals import article_number
 from assistant.types import ArticleLink, Chunk
 
 _KIND_ORDER = {"penalty": 0, "applies": 1, "refers": 2}
@@ -22,7 +22,7 @@ class CitationGraph:
         self._cites: dict[tuple[str, int | str], list[ArticleLink]] = {}
         resolved_law: dict[str, str] = {}
         for chunk in chunks:
-            own = chinese_to_int(chunk.article[1:-1]) if chunk.article.endswith("条") else None
+            own = article_number(chunk.article)
             for ref in chunk.references:
                 if ref.same_article:
                     continue

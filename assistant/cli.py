@@ -632,6 +632,25 @@ def eval_reliability() -> None:
     raise typer.Exit(0 if ok else 1)
 
 
+def _print_training(report: Any, counted: str) -> None:
+    """A trainer's report as one JSON object: where the model went, how much data, how long, dev figures."""
+    _print_json(
+        {
+            "output": str(report.output),
+            counted: getattr(report, counted),
+            "seconds": round(report.seconds),
+            **report.dev_metrics,
+        }
+    )
+
+
+BaseModelOption = Annotated[
+    str,
+    typer.Option(
+        help="基础模型：内置名称 m3e-small，或一个本地 BERT 类中文模型目录（商用请用自有授权的模型）。"
+    ),
+]
+
 train_app = typer.Typer(
     help="训练本项目自带的模型（不在 CI 中运行）：数据在 evals/training/，权重写入 assistant/models/。",
     no_args_is_help=True,
@@ -709,14 +728,7 @@ def train_embedder(
     report = run(
         triplets or TRIPLETS_FILE, output or TRAINED_EMBEDDER, base_model=base, epochs=epochs, limit=limit
     )
-    _print_json(
-        {
-            "output": str(report.output),
-            "triplets": report.triplets,
-            "seconds": round(report.seconds),
-            **report.dev_metrics,
-        }
-    )
+    _print_training(report, "triplets")
 
 
 @train_app.command("judge")
@@ -727,12 +739,7 @@ def train_judge(
     pairs: Annotated[
         Path | None, typer.Option(help="样本对文件；默认 evals/training/judge/pairs.jsonl.gz。")
     ] = None,
-    base: Annotated[
-        str,
-        typer.Option(
-            help="基础模型：内置名称 m3e-small，或一个本地 BERT 类中文模型目录（商用请用自有授权的模型）。"
-        ),
-    ] = "m3e-small",
+    base: BaseModelOption = "m3e-small",
 ) -> None:
     """从 m3e-small 微调相关性判断模型（交叉编码器），固定随机种子，权重以 fp16 保存。"""
     from assistant.judge import BUNDLED_JUDGE
@@ -740,26 +747,14 @@ def train_judge(
     from assistant.training.judge_train import train_judge as run
 
     report = run(pairs or PAIRS_FILE, output or BUNDLED_JUDGE, base_model=base, epochs=epochs, limit=limit)
-    _print_json(
-        {
-            "output": str(report.output),
-            "pairs": report.pairs,
-            "seconds": round(report.seconds),
-            **report.dev_metrics,
-        }
-    )
+    _print_training(report, "pairs")
 
 
 @train_app.command("review")
 def train_review(
     epochs: Annotated[float, typer.Option(help="训练轮数。")] = 6.0,
     output: Annotated[Path | None, typer.Option(help="模型输出目录；默认 assistant/models/review。")] = None,
-    base: Annotated[
-        str,
-        typer.Option(
-            help="基础模型：内置名称 m3e-small，或一个本地 BERT 类中文模型目录（商用请用自有授权的模型）。"
-        ),
-    ] = "m3e-small",
+    base: BaseModelOption = "m3e-small",
 ) -> None:
     """从 m3e-small 微调文稿审查分类模型（每句判为某条规则或“合规”），固定随机种子，保存为量化 ONNX。"""
     from assistant.review.classifier import BUNDLED_REVIEW_MODEL
@@ -767,14 +762,7 @@ def train_review(
     from assistant.training.review_train import train_review as run
 
     report = run(REVIEW_DATA, output or BUNDLED_REVIEW_MODEL, base_model=base, epochs=epochs)
-    _print_json(
-        {
-            "output": str(report.output),
-            "sentences": report.sentences,
-            "seconds": round(report.seconds),
-            **report.dev_metrics,
-        }
-    )
+    _print_training(report, "sentences")
 
 
 @train_app.command("followup")
@@ -783,12 +771,7 @@ def train_followup(
     output: Annotated[
         Path | None, typer.Option(help="模型输出目录；默认 assistant/models/followup。")
     ] = None,
-    base: Annotated[
-        str,
-        typer.Option(
-            help="基础模型：内置名称 m3e-small，或一个本地 BERT 类中文模型目录（商用请用自有授权的模型）。"
-        ),
-    ] = "m3e-small",
+    base: BaseModelOption = "m3e-small",
 ) -> None:
     """从 m3e-small 微调追问判断模型（新问题是接着前面的对话问，还是另起话题），数据为 evals/training/followup/raw/ 和已测过的对话集，固定随机种子，保存为量化 ONNX。"""
     from assistant.answering.followup_judge import BUNDLED_FOLLOWUP_MODEL
@@ -802,14 +785,7 @@ def train_followup(
         base_model=base,
         epochs=epochs,
     )
-    _print_json(
-        {
-            "output": str(report.output),
-            "examples": report.examples,
-            "seconds": round(report.seconds),
-            **report.dev_metrics,
-        }
-    )
+    _print_training(report, "examples")
 
 
 @app.command("chroma-server")

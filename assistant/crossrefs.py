@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from assistant.numerals import chinese_to_int
+from assistant.numerals import article_number, chinese_to_int
 from assistant.types import Chunk, CrossReference
 
 _CUES_FILE = Path(__file__).parent / "data" / "cross_references.yaml"
@@ -217,7 +217,7 @@ def attach_references(chunks: list[Chunk]) -> list[Chunk]:
     """`chunks` with the references of their articles attached, each to the part it appears in."""
     out: list[Chunk] = []
     for parts in _articles(chunks):
-        own = chinese_to_int(parts[0].article[1:-1]) if parts[0].article.endswith("条") else None
+        own = article_number(parts[0].article)
         text, offsets = "", []
         for part in parts:
             offsets.append(len(text))

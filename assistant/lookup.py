@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from assistant.normalize import normalize_query
-from assistant.numerals import chinese_to_int, int_to_chinese
+from assistant.numerals import article_number, chinese_to_int, int_to_chinese
 from assistant.types import ArticleLink, Chunk, DocumentMeta, article_label
 
 _NUM = r"[零〇一二三四五六七八九十百千两0-9]+"
@@ -110,11 +110,7 @@ class ArticleIndex:
         self.documents = documents
         self.articles: dict[str, dict[int, list[Chunk]]] = {}
         for c in sorted(chunks, key=lambda c: (c.doc_id, c.char_start, c.part)):
-            number = (
-                chinese_to_int(c.article[1:-1])
-                if c.article.startswith("第") and c.article.endswith("条")
-                else None
-            )
+            number = article_number(c.article)
             if number is not None:
                 self.articles.setdefault(c.doc_id, {}).setdefault(number, []).append(c)
         self.aliases = self._build_aliases()

@@ -65,3 +65,10 @@ def int_to_chinese(n: int) -> str:
         parts.append(_CHINESE_DIGITS[rest])
     out = "".join(parts)
     return out[1:] if out.startswith("一十") else out
+
+
+def article_number(label: str) -> int | None:
+    """`第七十八条` → 78; None for a label that is not an article (a section, a preamble, "")."""
+    if not (label.startswith("第") and label.endswith("条")):
+        return None
+    return chinese_to_int(label[1:-1])

@@ -153,7 +153,9 @@ class SqliteRegistry(SqliteDB, Registry):
 
     def _record(self, row: sqlite3.Row | tuple[Any, ...]) -> DocumentRecord:
         meta, state, chunk_ids, count = row
-        return DocumentRecord(DocumentMeta.from_metadata(json.loads(meta)), state, json.loads(chunk_ids), count)
+        return DocumentRecord(
+            DocumentMeta.from_metadata(json.loads(meta)), state, json.loads(chunk_ids), count
+        )
 
     def documents(self, state: str | None = "committed") -> list[DocumentRecord]:
         sql = "SELECT meta, state, chunk_ids, chunk_count FROM documents"
@@ -259,7 +261,11 @@ class ChromaRegistry(Registry):
 
     def _all(self) -> list[tuple[str, dict[str, Any]]]:
         res = self._col.get(include=["metadatas"])
-        return [(i, dict(m)) for i, m in zip(res["ids"], res["metadatas"], strict=True) if not i.startswith(self._INFO)]
+        return [
+            (i, dict(m))
+            for i, m in zip(res["ids"], res["metadatas"], strict=True)
+            if not i.startswith(self._INFO)
+        ]
 
     def documents(self, state: str | None = "committed") -> list[DocumentRecord]:
         rows = sorted(self._all())
@@ -311,6 +317,12 @@ class ChromaRegistry(Registry):
             for i, m in self._all()
             if m.get("state") != "committed"
         ]
+
+
+def _chunk_metadatas(meta: DocumentMeta, chunks: list[Chunk]) -> list[dict[str, Any]]:
+    """What Chroma stores beside each chunk: its own fields and the document's, for filtering."""
+    doc_fields = {"status": meta.status, "doc_type": meta.doc_type, "effective_date": meta.effective_date}
+    return [{**c.to_metadata(), **doc_fields} for c in chunks]
 
 
 def make_chroma_client(settings: Settings) -> Any:
@@ -380,7 +392,11 @@ class Store:
     def _fault(self, point: str) -> None:
         """Testing hook: with `crash_at="POINT:N"`, the N-th document write dies at POINT like a SIGKILL."""
         target = self.settings.crash_at
-        if target and target.rsplit(":", 1)[0] == point and int(target.rsplit(":", 1)[-1] or 1) == self._writes:
+        if (
+            target
+            and target.rsplit(":", 1)[0] == point
+            and int(target.rsplit(":", 1)[-1] or 1) == self._writes
+        ):
             os.kill(os.getpid(), signal.SIGKILL)
 
     def _delete_ids(self, ids: Sequence[str]) -> None:
@@ -400,14 +416,13 @@ class Store:
         self.registry.begin_write(meta, new_ids, old_ids)
         self._fault("after_begin")
         self._delete_ids(sorted(set(old_ids) - set(new_ids)))
-        doc_fields = {"status": meta.status, "doc_type": meta.doc_type, "effective_date": meta.effective_date}
         for start in range(0, len(chunks), 64):
             batch = chunks[start : start + 64]
             self.collection.upsert(
                 ids=[c.chunk_id for c in batch],
                 embeddings=vectors[start : start + 64],
                 documents=[c.text for c in batch],
-                metadatas=[{**c.to_metadata(), **doc_fields} for c in batch],
+                metadatas=_chunk_metadatas(meta, batch),
             )
             self._fault("mid_upsert")
         self._fault("before_commit")
@@ -420,12 +435,9 @@ class Store:
         record = self.registry.get(meta.doc_id)
         if record is None or sorted(record.chunk_ids) != sorted(c.chunk_id for c in chunks):
             return False
-        doc_fields = {"status": meta.status, "doc_type": meta.doc_type, "effective_date": meta.effective_date}
         for start in range(0, len(chunks), 64):
             batch = chunks[start : start + 64]
-            self.collection.update(
-                ids=[c.chunk_id for c in batch], metadatas=[{**c.to_metadata(), **doc_fields} for c in batch]
-            )
+            self.collection.update(ids=[c.chunk_id for c in batch], metadatas=_chunk_metadatas(meta, batch))
         self.registry.set_info("generation", uuid.uuid4().hex)  # snapshots reload the new metadata
         return True
 
@@ -461,7 +473,9 @@ class Store:
         """Every chunk of a committed document with its stored embedding (a vector as Chroma returns it,
         or None), in document order."""
         committed = self.committed_ids()
-        include: list[Any] = ["documents", "metadatas", "embeddings"] if vectors else ["documents", "metadatas"]
+        include: list[Any] = (
+            ["documents", "metadatas", "embeddings"] if vectors else ["documents", "metadatas"]
+        )
         res = self.collection.get(include=include)
         embeddings = res.get("embeddings") if vectors else None
         out = [

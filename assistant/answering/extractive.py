@@ -96,6 +96,11 @@ def _join_lead_ins(quoted: list[str]) -> list[str]:
     return out
 
 
+def _marked(hit: Hit, sentence: str) -> bool:
+    """Whether `sentence` is the one the retrieval marked in the hit (`Hit.focus`)."""
+    return bool(hit.focus) and hit.focus[:20] in sentence
+
+
 def source_label(chunk: Chunk) -> str:
     """《title》第X条, or 《title》（section heading） for documents without articles."""
     if chunk.article and chunk.article != "题注":
@@ -226,11 +231,7 @@ class ExtractiveGenerator:
                 continue
             probs = self.judge.sentences(q, hit.chunk, [_ARTICLE_HEAD.sub("", s.text) for s in sentences])
             ranked = sorted(zip(probs, sentences, strict=True), key=lambda x: (-x[0], x[1].start))
-            focus = [
-                s
-                for s in split_sentences(hit.chunk.text, min_chars=6)
-                if hit.focus and hit.focus[:20] in s.text
-            ]
+            focus = [s for s in split_sentences(hit.chunk.text, min_chars=6) if _marked(hit, s.text)]
             if focus:  # a sentence the retrieval marked (a penalty item naming the duty) is quoted first
                 ranked = [(ranked[0][0], focus[0]), *[r for r in ranked if r[1].start != focus[0].start]]
             if figure:
@@ -243,7 +244,7 @@ class ExtractiveGenerator:
         scored.sort(
             key=lambda x: (
                 not hits[x[1] - 1].cited,
-                not (hits[x[1] - 1].focus and hits[x[1] - 1].focus[:20] in x[3].text),
+                not _marked(hits[x[1] - 1], x[3].text),
                 -x[0],
                 x[1],
             )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from assistant.numerals import chinese_to_int
+from assistant.numerals import article_number
 from assistant.snapshot import Snapshot
 from assistant.types import Chunk, Hit
 
@@ -32,7 +32,7 @@ def asks_consequence(question: str) -> bool:
 
 
 def _key(doc_id: str, article: str) -> tuple[str, int] | None:
-    number = chinese_to_int(article[1:-1]) if article.endswith("条") else None
+    number = article_number(article)
     return (doc_id, number) if number else None
 
 
@@ -42,6 +42,11 @@ def _punishes(snap: Snapshot, chunk: Chunk) -> bool:
     return "法律责任" in chunk.heading_path or bool(
         key and any(e.kind == "penalty" for e in snap.citations.edges_from(*key))
     )
+
+
+def _naming_key(sentence: str) -> str:
+    """What identifies a citing sentence inside its chunk (the graph keeps it cut to 200 characters)."""
+    return sentence.rstrip("…")[:40]
 
 
 def earlier_articles(snap: Snapshot, texts: list[str]) -> list[tuple[str, int]]:
@@ -55,15 +60,16 @@ def earlier_articles(snap: Snapshot, texts: list[str]) -> list[tuple[str, int]]:
 
 
 def _penalty_articles(snap: Snapshot, duty: tuple[str, int]) -> list[tuple[tuple[list[Chunk], str], bool]]:
-    """The articles that punish breaking `duty`, each as its opening part (the penalty) and the part
-    naming the duty, with the naming sentence, and whether it punishes the article as a whole."""
+    """The articles that punish breaking `duty`, each as the part naming the duty and its opening part
+    (the penalty), with the naming sentence, and whether it punishes the article as a whole."""
     out: list[tuple[tuple[list[Chunk], str], bool]] = []
     links = sorted(snap.citations.penalties_for(*duty), key=lambda e: bool(e.paragraph or e.item))
     for link in links:
         source = _key(link.source_doc, link.source_article)
         parts = snap.articles.article(*source) if source else []
-        naming = [p for p in parts if link.sentence.rstrip("…")[:40] in p.text]
-        chosen = list(dict.fromkeys([*parts[:1], *naming]))
+        # The part naming the duty first, so its item (with the penalty's lead-in) is what gets quoted.
+        naming = [p for p in parts if _naming_key(link.sentence) in p.text]
+        chosen = list(dict.fromkeys([*naming, *parts[:1]]))
         if chosen and all(chosen != c for (c, _), _ in out):
             out.append(((chosen, link.sentence), not (link.paragraph or link.item)))
     return out
@@ -105,7 +111,5 @@ def with_penalties(
     focus = sentence.rstrip("…")
     top = max((h.score for h in hits), default=0.0)
     ids = {c.chunk_id for c in penalties}
-    # The part naming the duty first, so its item (with the penalty's lead-in) is what gets quoted.
-    naming = sorted(penalties, key=lambda c: focus[:40] not in c.text)
-    routed = [Hit(c, top + 2.0, cited=True, focus=focus) for c in naming]
+    routed = [Hit(c, top + 2.0, cited=True, focus=focus) for c in penalties]
     return routed + [h for h in hits if h.chunk.chunk_id not in ids]

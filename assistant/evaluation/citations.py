@@ -15,7 +15,7 @@ from assistant.evaluation.golden import GOLDEN_DIR, REPORTS_DIR
 from assistant.ingest import prepare_document
 from assistant.loaders import discover
 from assistant.lookup import ArticleIndex
-from assistant.numerals import chinese_to_int
+from assistant.numerals import article_number
 from assistant.settings import PROJECT_ROOT, Settings
 from assistant.types import Chunk, DocumentMeta
 
@@ -70,7 +70,7 @@ def run(
     for item in gold_items:
         file = item.get("file", "")
         doc_id = doc_of(item.get("title", ""), file)
-        number = chinese_to_int(item["article"][1:-1]) or 0
+        number = article_number(item["article"]) or 0
         if not doc_id or not articles.article(doc_id, number):
             missing_articles.append(f"{item['title']}{item['article']}")
             continue
@@ -81,7 +81,7 @@ def run(
         gold = {
             (
                 (title if r["law"] in ("same", title) else title_of(r["law"])),
-                chinese_to_int(r["article"][1:-1]),
+                article_number(r["article"]),
             )
             for r in item["penalty_refs"]
         }
@@ -91,7 +91,7 @@ def run(
         gold_clauses = {
             (
                 (title if r["law"] in ("same", title) else title_of(r["law"])),
-                chinese_to_int(r["article"][1:-1]),
+                article_number(r["article"]),
                 r.get("paragraph"),
                 r.get("item"),
             )
