@@ -119,7 +119,8 @@ def _write_report(path: Path, sets: list[Path], results: dict[str, dict[str, Any
         + ", ".join(f"`{p.name}`" for p in sets)
         + ". Each conversation is asked turn by turn through `Assistant.ask`, with the history the chat keeps "
         "(questions, answers, standalone rewrites and the articles each answer cited). A turn counts when its "
-        "answer contains one of its evidence strings.",
+        "answer contains one of its evidence strings. Whether a set was blind when it was measured is "
+        "recorded in `evals/golden/README.md`.",
         "",
         "| | " + " | ".join(results) + " |",
         "|---|" + "---|" * len(results),
