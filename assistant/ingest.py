@@ -5,19 +5,17 @@ Embedding happens before anything is written, so a failure there leaves the inde
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.chunking import LegalChunker
-from assistant.crossrefs import attach_references, references_version
+from assistant.crossrefs import references_version
 from assistant.embeddings import LocalSentenceEmbeddings
-from assistant.loaders import LoadError, discover, load_document, read_manifest
-from assistant.normalize import normalize_document
+from assistant.extraction import prepare_isolated
+from assistant.loaders import LoadError, discover
 from assistant.settings import Settings
 from assistant.store import Store
-from assistant.types import Chunk, IngestFailure, IngestReport, NormalizedDocument
+from assistant.types import IngestFailure, IngestReport
 
 
 @dataclass
@@ -37,30 +35,6 @@ def chunk_format() -> str:
     return f"{CHUNK_FORMAT}/refs-{references_version()}"
 
 
-def _infer_title(doc: NormalizedDocument, path: Path) -> str:
-    for line in doc.text.split("\n")[:5]:
-        line = line.strip()
-        if 4 <= len(line) <= 60 and not re.match(r"^第.+条", line):
-            return line
-    return path.stem
-
-
-def prepare_document(
-    path: Path, settings: Settings, chunker: LegalChunker
-) -> tuple[NormalizedDocument, list[Chunk]]:
-    """Load, normalize and chunk one file (no model needed). Raises LoadError."""
-    raw = load_document(path, settings, read_manifest(path.parent))
-    doc = normalize_document(raw)
-    if not doc.meta.title:
-        doc.meta = replace(doc.meta, title=_infer_title(doc, path))
-    if not doc.text.strip():
-        raise LoadError("清洗后没有剩下可索引的文字（全部为页眉页脚、页码或网页模板内容）")
-    chunks = attach_references(chunker.chunk(doc))
-    if not chunks:
-        raise LoadError("没有切分出任何可索引的段落")
-    return doc, chunks
-
-
 def _inside(path: str, folders: list[Path]) -> bool:
     p = Path(path)
     return any(p == f or f in p.parents for f in folders)
@@ -75,7 +49,6 @@ def ingest_paths(
 ) -> IngestReport:
     progress = progress or IngestProgress()
     report = IngestReport()
-    chunker = LegalChunker(settings.chunk_max_chars, settings.chunk_min_chars)
     files, folders = discover(paths)
     for p in paths:
         if not p.exists():
@@ -90,7 +63,7 @@ def ingest_paths(
             progress.on_file(path, index, len(files))
         shown = str(path)
         try:
-            doc, chunks = prepare_document(path, settings, chunker)
+            doc, chunks = prepare_isolated(path, settings)
         except LoadError as err:
             report.failed.append(IngestFailure(shown, str(err)))
             continue

@@ -65,10 +65,38 @@ def discover(paths: list[Path]) -> tuple[list[Path], list[Path]]:
 
 
 def _load_pdf(path: Path, data: bytes, settings: Settings) -> tuple[list[PageText], dict[str, Any]]:
+    from pypdf import apply_configuration
+    from pypdf.errors import LimitReachedError
+
+    cap = settings.max_pdf_stream_mb * 1024 * 1024
+    limits = {
+        name: cap
+        for name in (
+            "maximum_declared_stream_length",
+            "array_based_stream_maximum_output_length",
+            "jbig2_maximum_output_length",
+            "lzw_maximum_output_length",
+            "run_length_maximum_output_length",
+            "zlib_maximum_output_length",
+            "brotli_maximum_output_length",
+            "image_maximum_buffer_size",
+        )
+    }
+    try:
+        with apply_configuration(None, **limits, stream_decoding_work_maximum_length=4 * cap):
+            return _read_pdf(data, settings)
+    except LimitReachedError as err:
+        raise LoadError(
+            f"PDF 中的数据流解码后超过上限 {settings.max_pdf_stream_mb} MB（疑似压缩炸弹，"
+            "ASSISTANT_MAX_PDF_STREAM_MB），已拒绝"
+        ) from err
+
+
+def _read_pdf(data: bytes, settings: Settings) -> tuple[list[PageText], dict[str, Any]]:
     import io
 
     from pypdf import PdfReader
-    from pypdf.errors import FileNotDecryptedError, PdfReadError
+    from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError
 
     if not data.lstrip()[:5].startswith(b"%PDF"):
         raise LoadError("不是有效的 PDF 文件（缺少 %PDF 文件头），可能已损坏或扩展名错误")
@@ -98,7 +126,13 @@ def _load_pdf(path: Path, data: bytes, settings: Settings) -> tuple[list[PageTex
     pages: list[PageText] = []
     for i, page in enumerate(reader.pages, start=1):
         try:
+            # extract_text swallows decoding errors (a bomb would pass as an empty page): decode first.
+            contents = page.get_contents()
+            if contents is not None:
+                contents.get_data()
             text = page.extract_text() or ""
+        except LimitReachedError:
+            raise
         except Exception as err:  # a single broken page should not sink the document
             raise LoadError(f"PDF 第 {i} 页无法提取文字，文件可能已损坏（{type(err).__name__}）") from err
         pages.append(PageText(i, text))
@@ -255,6 +289,7 @@ _LOADERS: dict[str, Callable[[Path, bytes, Settings], tuple[list[PageText], dict
     ".docx": _load_docx,
 }
 
+_TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 _DOC_TYPES = ("law", "regulation", "rules", "judicial", "policy", "guide")
 
 
@@ -272,10 +307,22 @@ def load_document(
         raise LoadError("文件为空（0 字节）")
     if size > settings.max_file_mb * 1024 * 1024:
         raise LoadError(f"文件大小 {size / 1048576:.0f} MB 超过上限 {settings.max_file_mb} MB")
+    if suffix in _TEXT_SUFFIXES and size > 4 * settings.max_document_chars:
+        # No encoding needs more than 4 bytes a character: refused before decoding hundreds of MB.
+        raise LoadError(
+            f"文本文件 {size / 1048576:.0f} MB，文字必然超过上限 {settings.max_document_chars:,} 字"
+            "（ASSISTANT_MAX_DOCUMENT_CHARS），已拒绝"
+        )
     data = path.read_bytes()
     pages, info = _LOADERS[suffix](path, data, settings)
     if not any(p.text.strip() for p in pages):
         raise LoadError("文件中没有文字内容")
+    chars = sum(len(p.text) for p in pages)
+    if chars > settings.max_document_chars:
+        raise LoadError(
+            f"提取出的文字共 {chars:,} 字，超过上限 {settings.max_document_chars:,} 字"
+            "（ASSISTANT_MAX_DOCUMENT_CHARS），已拒绝"
+        )
     row = (manifest or {}).get(path.name, {})
     doc_type = row.get("doc_type", "")
     meta = DocumentMeta(

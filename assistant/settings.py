@@ -233,6 +233,31 @@ class Settings(BaseSettings):
         "Word's own XML compresses about 5–30×).",
     )
 
+    max_pdf_stream_mb: int = Field(
+        default=64,
+        ge=1,
+        description="A PDF stream (page content, font, image) that decodes to more than this (MB) stops the file: "
+        "a few KB of deflated zeros can expand to gigabytes.",
+    )
+    max_document_chars: int = Field(
+        default=3_000_000,
+        ge=1000,
+        description="A document whose extracted text is longer than this many characters is refused (a 500-page law "
+        "has under 1 million).",
+    )
+    max_file_seconds: int = Field(
+        default=180,
+        ge=1,
+        description="Loading, cleaning and chunking one file may take this long (seconds); a file that takes longer is "
+        "abandoned (its worker process is killed) and the batch goes on.",
+    )
+    max_worker_memory_mb: int = Field(
+        default=2048,
+        ge=256,
+        description="Address-space limit (MB) of the worker process that loads, cleans and chunks files; a file that "
+        "needs more is refused instead of exhausting the machine's memory.",
+    )
+
     pdf_font: Path | None = Field(
         default=None,
         description="A CJK TrueType/OpenType font (.ttf/.otf/.ttc) for PDF handouts; by default Debian's "

@@ -12,7 +12,7 @@ import pytest
 from assistant.chunking import LegalChunker
 from assistant.embeddings import LocalSentenceEmbeddings
 from assistant.engine import Assistant
-from assistant.ingest import prepare_document
+from assistant.extraction import prepare_document
 from assistant.loaders import load_document, read_manifest
 from assistant.lookup import ArticleIndex
 from assistant.normalize import normalize_document

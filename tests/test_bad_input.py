@@ -456,3 +456,56 @@ def test_a_docx_that_unpacks_too_far_is_refused_before_it_is_opened(tmp_path: Pa
     with pytest.raises(LoadError, match="超过上限 1 MB"):
         load_document(bomb, lenient, {})
     assert load_document(bomb, Settings(max_compression_ratio=100_000), {}).pages  # within both limits it opens
+
+
+def test_a_pdf_stream_that_inflates_too_far_is_refused(tmp_path: Path) -> None:
+    from assistant.evaluation.badfiles import pdf_stream_bomb
+
+    bomb = pdf_stream_bomb(tmp_path / "bomb.pdf", unpacked_mb=4)
+    with pytest.raises(LoadError, match="压缩炸弹"):
+        load_document(bomb, Settings(max_pdf_stream_mb=1), {})
+    with pytest.raises(LoadError) as within:  # under the cap it decodes and is just a page without text
+        load_document(bomb, Settings(max_pdf_stream_mb=8), {})
+    assert "压缩炸弹" not in str(within.value)
+
+
+def test_text_beyond_the_character_limit_is_refused(tmp_path: Path) -> None:
+    from assistant.evaluation.badfiles import text_flood
+
+    flood = text_flood(tmp_path / "flood.txt", 5000)
+    with pytest.raises(LoadError, match="超过上限 4,000 字"):  # decoded and counted
+        load_document(flood, Settings(max_document_chars=4000), {})
+    with pytest.raises(LoadError, match="文字必然超过上限 1,000 字"):  # refused by its size alone
+        load_document(flood, Settings(max_document_chars=1000), {})
+    assert load_document(flood, Settings(max_document_chars=6000), {}).pages
+
+
+def _huge_text(path: Path) -> Path:
+    """About 20 MB of real law text: minutes of cleaning, more memory than a small worker limit."""
+    article = (PROJECT_ROOT / "corpus" / "anti-unfair-competition-law-2025.md").read_text(encoding="utf-8")
+    path.write_text(article * 1000, encoding="utf-8")
+    return path
+
+
+def test_a_file_that_takes_too_long_is_abandoned_and_the_batch_goes_on(
+    tmp_path: Path, make_assistant: MakeAssistant
+) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    slow = _huge_text(folder / "a-slow.txt")
+    good = make_good_files(folder)
+    assistant = make_assistant(max_file_seconds=1, max_document_chars=100_000_000)
+    report = assistant.ingest([folder])
+    assert "超过 1 秒" in _reasons(report)[slow.name]
+    assert _names(report.added) == {p.name for p in good}  # the worker was replaced for the next file
+    _assert_consistent(assistant)
+
+
+def test_a_file_that_needs_too_much_memory_is_refused(tmp_path: Path) -> None:
+    from assistant.extraction import prepare_isolated
+
+    huge = _huge_text(tmp_path / "huge.txt")
+    with pytest.raises(LoadError, match="内存超过上限 256 MB"):
+        prepare_isolated(huge, Settings(max_worker_memory_mb=256, max_document_chars=100_000_000))
+    doc, chunks = prepare_isolated(make_good_files(tmp_path / "good")[1], Settings(max_worker_memory_mb=256))
+    assert chunks and doc.meta.title

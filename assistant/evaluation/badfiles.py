@@ -11,7 +11,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.settings import PROJECT_ROOT
+from assistant.settings import PROJECT_ROOT, Settings
 
 CORPUS = PROJECT_ROOT / "corpus"
 
@@ -231,6 +231,43 @@ def docx_bomb(path: Path, unpacked_mb: int = 64) -> Path:
     return path
 
 
+def pdf_stream_bomb(path: Path, unpacked_mb: int = 128) -> Path:
+    """A one-page PDF whose content stream is a short text operator followed by `unpacked_mb` MB of
+    deflated spaces: about 128 KB on disk for the default, far more once decoded."""
+    import zlib
+
+    packer = zlib.compressobj(9)
+    block = b" " * (1024 * 1024)
+    body = packer.compress(b"BT /F1 12 Tf 20 100 Td (x) Tj ET\n")
+    for _ in range(unpacked_mb):
+        body += packer.compress(block)
+    body += packer.flush()
+    objects = [
+        b"<</Type/Catalog/Pages 2 0 R>>",
+        b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
+        b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]/Contents 4 0 R>>",
+        b"<</Length %d/Filter/FlateDecode>>stream\n" % len(body) + body + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, obj in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    path.write_bytes(bytes(out))
+    return path
+
+
+def text_flood(path: Path, max_chars: int) -> Path:
+    """A plain-text "law" longer than `max_chars` characters (its articles repeated)."""
+    article = "第一条 为了保证食品安全，保障公众身体健康和生命安全，制定本法。\n"
+    path.write_text(article * (max_chars // len(article) + 1), encoding="utf-8")
+    return path
+
+
 def exe_file(path: Path) -> Path:
     path.write_bytes(
         b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 48 + b"PE\x00\x00"
@@ -265,6 +302,8 @@ def make_bad_files(folder: Path, duplicate_of: Path | None = None) -> dict[str, 
         "exe": BadFile(exe_file(folder / "setup.exe"), ("不支持",)),
         "no_ext": BadFile(no_ext, ("不支持",)),
         "docx_bomb": BadFile(docx_bomb(folder / "bomb.docx"), ("压缩炸弹",)),
+        "pdf_bomb": BadFile(pdf_stream_bomb(folder / "bomb.pdf"), ("压缩炸弹",)),
+        "text_flood": BadFile(text_flood(folder / "flood.txt", Settings().max_document_chars), ("超过上限",)),
     }
     if duplicate_of is not None:
         copy = folder / f"zz-copy-of-{duplicate_of.name}"

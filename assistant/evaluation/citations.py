@@ -12,7 +12,7 @@ from typing import Any
 from assistant.chunking import LegalChunker
 from assistant.citegraph import CitationGraph
 from assistant.evaluation.golden import GOLDEN_DIR, REPORTS_DIR
-from assistant.ingest import prepare_document
+from assistant.extraction import prepare_document
 from assistant.loaders import discover
 from assistant.lookup import ArticleIndex
 from assistant.numerals import article_number

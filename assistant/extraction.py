@@ -1,0 +1,172 @@
+"""Files → normalized, chunked documents (no model needed), in a worker process that can be stopped.
+
+A hostile or broken file can make a parser loop or balloon; run in the ingesting process it would
+stall the batch or exhaust its memory. The worker runs under an address-space limit and is killed
+when one file takes longer than `max_file_seconds`; nothing is written to the index until the
+worker has returned, so an abandoned file leaves no half-written document."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+import resource
+import subprocess
+import sys
+import threading
+from dataclasses import replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from assistant.chunking import LegalChunker
+from assistant.crossrefs import attach_references
+from assistant.loaders import LoadError, load_document, read_manifest
+from assistant.normalize import normalize_document
+from assistant.settings import Settings
+from assistant.types import Chunk, NormalizedDocument
+
+log = logging.getLogger(__name__)
+
+
+def _infer_title(doc: NormalizedDocument, path: Path) -> str:
+    for line in doc.text.split("\n")[:5]:
+        line = line.strip()
+        if 4 <= len(line) <= 60 and not re.match(r"^第.+条", line):
+            return line
+    return path.stem
+
+
+def prepare_document(
+    path: Path, settings: Settings, chunker: LegalChunker
+) -> tuple[NormalizedDocument, list[Chunk]]:
+    """Load, normalize and chunk one file in this process. Raises LoadError."""
+    raw = load_document(path, settings, read_manifest(path.parent))
+    doc = normalize_document(raw)
+    if not doc.meta.title:
+        doc.meta = replace(doc.meta, title=_infer_title(doc, path))
+    if not doc.text.strip():
+        raise LoadError("清洗后没有剩下可索引的文字（全部为页眉页脚、页码或网页模板内容）")
+    chunks = attach_references(chunker.chunk(doc))
+    if not chunks:
+        raise LoadError("没有切分出任何可索引的段落")
+    return doc, chunks
+
+
+def _serve(inbox: Connection, outbox: Connection) -> None:
+    """The worker's loop: (path, settings) in, ("ok", doc, chunks) or ("error", reason) out."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    chunkers: dict[tuple[int, int], LegalChunker] = {}
+    while True:
+        try:
+            path, settings = inbox.recv()
+        except EOFError:
+            return
+        limit = settings.max_worker_memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+        sizes = (settings.chunk_max_chars, settings.chunk_min_chars)
+        chunker = chunkers.setdefault(sizes, LegalChunker(*sizes))
+        out_of_memory = (
+            "error",
+            f"处理时所需内存超过上限 {settings.max_worker_memory_mb} MB（ASSISTANT_MAX_WORKER_MEMORY_MB），"
+            "文件可能过于复杂或已损坏，已放弃",
+        )
+        reply: tuple[Any, ...]
+        try:
+            reply = ("ok", *prepare_document(Path(path), settings, chunker))
+        except LoadError as err:
+            reply = ("error", str(err))
+        except MemoryError:
+            reply = out_of_memory
+        except Exception as err:  # an unexpected parser crash is this file's failure, not the batch's
+            reply = ("error", f"处理时出错：{type(err).__name__}: {err}")
+        try:
+            outbox.send(reply)  # pickled whole before anything is written, so a failure sends nothing
+        except MemoryError:
+            del reply
+            outbox.send(out_of_memory)
+
+
+class ExtractionWorker:
+    """A child process (`python -m assistant.extraction`) that prepares files one at a time; it is
+    started on first use, kept for the next batch, and replaced after a timeout or a crash. A plain
+    subprocess rather than multiprocessing: that would re-import the parent's main module (the CLI,
+    pytest or Streamlit's script runner) in the child."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._inbox: Connection | None = None  # the worker's replies
+        self._outbox: Connection | None = None  # requests to the worker
+        self._lock = threading.Lock()  # one file at a time, whichever thread (app session) asks
+
+    def _start(self) -> tuple[Connection, Connection]:
+        if self._process is None or self._process.poll() is not None:
+            self._stop()
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            )
+            assert self._process.stdin is not None and self._process.stdout is not None
+            self._outbox = Connection(os.dup(self._process.stdin.fileno()), readable=False)
+            self._inbox = Connection(os.dup(self._process.stdout.fileno()), writable=False)
+            self._process.stdin.close()
+            self._process.stdout.close()
+        assert self._inbox is not None and self._outbox is not None
+        return self._inbox, self._outbox
+
+    def _stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(5)
+        for conn in (self._inbox, self._outbox):
+            if conn is not None:
+                conn.close()
+        self._process, self._inbox, self._outbox = None, None, None
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def prepare(self, path: Path, settings: Settings) -> tuple[NormalizedDocument, list[Chunk]]:
+        """The file's document and chunks, or LoadError with the reason (timeouts and crashes included)."""
+        with self._lock:
+            inbox, outbox = self._start()
+            limit = settings.max_file_seconds
+            try:
+                outbox.send((str(path), settings))
+                finished = inbox.poll(limit)
+            except (BrokenPipeError, OSError):
+                finished = True  # the worker is gone; recv below reports it
+            if not finished:
+                self._stop()
+                log.warning("extraction abandoned after %d s: %s", limit, path)
+                raise LoadError(
+                    f"处理超过 {limit} 秒仍未完成，已放弃（文件可能过于复杂或已损坏；可调整 ASSISTANT_MAX_FILE_SECONDS）"
+                )
+            try:
+                reply = inbox.recv()
+            except (EOFError, OSError):
+                code = self._process.wait(5) if self._process is not None else None
+                self._stop()
+                raise LoadError(f"解析进程意外退出（退出码 {code}），文件可能已损坏或过于复杂") from None
+        if reply[0] == "error":
+            raise LoadError(reply[1])
+        return reply[1], reply[2]
+
+
+_WORKER = ExtractionWorker()
+
+
+def prepare_isolated(path: Path, settings: Settings) -> tuple[NormalizedDocument, list[Chunk]]:
+    """`prepare_document` in the process-wide worker, under the settings' time and memory limits."""
+    return _WORKER.prepare(path, settings)
+
+
+atexit.register(_WORKER.close)
+
+
+if __name__ == "__main__":
+    # The channel to the parent is the original stdout; anything a library prints goes to stderr.
+    channel_out = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)
+    _serve(Connection(os.dup(0), writable=False), channel_out)
