@@ -162,11 +162,18 @@ def prepare_isolated(path: Path, settings: Settings) -> tuple[NormalizedDocument
     return _WORKER.prepare(path, settings)
 
 
-atexit.register(_WORKER.close)
+def close_worker() -> None:
+    """Stop the process-wide worker (the next file starts a new one)."""
+    _WORKER.close()
+
+
+atexit.register(close_worker)
 
 
 if __name__ == "__main__":
     # The channel to the parent is the original stdout; anything a library prints goes to stderr.
     channel_out = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)
+    # pypdf logs every repaired cross-reference of a damaged file; the file's reason is reported anyway.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     _serve(Connection(os.dup(0), writable=False), channel_out)

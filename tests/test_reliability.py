@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from assistant.evaluation.reliability import (
     check_concurrency,
     check_kill_points,
+    check_mutation_fuzz,
     check_server_concurrency,
     check_server_mode,
 )
@@ -43,6 +44,13 @@ def test_concurrent_search_and_ask_during_ingest(tmp_path: Path, make_assistant)
 @slow
 def test_server_mode_client_processes_during_ingest(tmp_path: Path) -> None:
     result = check_server_concurrency(tmp_path, clients=3)
+    assert result.passed, result.details
+
+
+@slow
+def test_mutated_pdfs_and_word_documents_are_indexed_or_refused(tmp_path: Path, make_assistant) -> None:  # type: ignore[no-untyped-def]
+    # Every seed × mutation kind once; the full 300 run in `eval reliability`.
+    result = check_mutation_fuzz(tmp_path, count=25, assistant=make_assistant(index_dir=tmp_path / "index"))
     assert result.passed, result.details
 
 
