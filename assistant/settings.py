@@ -274,10 +274,34 @@ class Settings(BaseSettings):
         default="WARNING", description="Log level of the assistant's own loggers."
     )
 
+    # --- app access ------------------------------------------------------------------------------
+    admin_password: SecretStr | None = Field(
+        default=None,
+        description="Password the app asks before any change to the document library (upload and import, "
+        "re-index, delete, rebuild the index); entered once per browser session. Reading, chat, look-up, review "
+        "and trainer sessions stay open. Unset (or blank): changes are open when the app listens on a loopback "
+        "address only, and refused when it listens on any other address (see allow_open_admin).",
+    )
+    allow_open_admin: bool = Field(
+        default=False,
+        description="Without an admin password, let everyone who reaches the app over the network change the "
+        "library anyway (knowingly, e.g. on a trusted network). False: an app bound to a non-loopback address "
+        "refuses changes until admin_password is set.",
+    )
+
     @field_validator("local_model_path", mode="before")
     @classmethod
     def _blank_path_is_unset(cls, value: object) -> object:
         """`ASSISTANT_LOCAL_MODEL_PATH=` (empty) means unset, not the current folder."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("admin_password", mode="before")
+    @classmethod
+    def _blank_password_is_unset(cls, value: object) -> object:
+        """`ASSISTANT_ADMIN_PASSWORD=` (empty or spaces) means no password, never an empty one that anyone
+        could enter."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         return None if isinstance(value, str) and not value.strip() else value
 
     @property

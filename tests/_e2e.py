@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,9 +63,9 @@ def build_small_corpus(folder: Path) -> Path:
     return folder
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -82,9 +82,13 @@ class RunningApp:
         return self.log.read_text(encoding="utf-8", errors="replace")[-chars:] if self.log.exists() else ""
 
 
-def start_app(root: Path, corpus_dir: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
-    """`python -m assistant app` on a free port with index, data and corpus under `root`."""
-    port = free_port()
+def start_app(
+    root: Path, corpus_dir: Path, host: str = "127.0.0.1", extra_env: Mapping[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """`python -m assistant app` on a free port with index, data and corpus under `root`; `host` is the
+    address it listens on (reached through 127.0.0.1 in any case), `extra_env` adds or overrides
+    variables (e.g. `ASSISTANT_INDEX_DIR` to reuse an index built before)."""
+    port = free_port(host)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
     env.update(
         ASSISTANT_CORPUS_DIR=str(corpus_dir),
@@ -93,10 +97,11 @@ def start_app(root: Path, corpus_dir: Path) -> tuple[subprocess.Popen[bytes], st
         HF_HUB_OFFLINE="1",
         PYTHONUNBUFFERED="1",
     )
+    env.update(extra_env or {})
     log = root / "app.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "assistant", "app", "--port", str(port), "--host", "127.0.0.1"],
+            [sys.executable, "-m", "assistant", "app", "--port", str(port), "--host", host],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=out,

@@ -363,6 +363,9 @@ def test_review_highlights_findings_and_exports_docx(page: Page, app: RunningApp
 def test_library_upload_reports_each_file(page: Page, app: RunningApp) -> None:
     open_page(page, app, "/library", "文档库")
     expect(page.get_by_text(f"共 {app.documents} 个文档")).to_be_visible()
+    # No admin password on 127.0.0.1 (the default): no gate, changes open as they always were.
+    expect(page.get_by_label("管理员密码")).to_have_count(0)
+    expect(page.locator('[data-testid="stAlertContentWarning"]')).to_have_count(0)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
         [
             {"name": "经营测试办法.txt", "mimeType": "text/plain", "buffer": UPLOAD_TEXT.encode("gbk")},

@@ -1,4 +1,5 @@
-"""What every page shares: the one assistant per process, first-run indexing, citation rendering."""
+"""What every page shares: the one assistant per process, first-run indexing, the admin gate, citation
+rendering."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from typing import Any
 
 import streamlit as st
 
+from assistant.admin import AdminMode, AdminSession, admin_mode
 from assistant.engine import Assistant
 from assistant.ingest import IngestProgress
 from assistant.render import escape_markdown, page_label
-from assistant.settings import get_settings
+from assistant.settings import Settings, get_settings
 from assistant.store import IndexMismatchError
 
 STATUS_LABELS = {"有效": "现行有效", "已届满": "实施期已届满", "参考资料": "参考资料（非官方文本）", "": "状态未知"}
@@ -34,12 +36,50 @@ def ensure_index(assistant: Assistant) -> None:
         empty = assistant.index_is_empty()
     except IndexMismatchError as error:
         st.warning(str(error))
-        if not st.button("用当前模型重建索引（原有文档全部重新索引）", type="primary"):
+        allowed = admin_gate(assistant.settings)
+        rebuild = st.button("用当前模型重建索引（原有文档全部重新索引）", type="primary", disabled=not allowed)
+        if not (rebuild and allowed):  # the server does not enforce `disabled`: check again
             st.stop()
         _build(assistant, assistant.rebuild_index(), "正在用当前模型重建索引……")
         st.rerun()
     if empty:
         _build(assistant, [assistant.settings.corpus_dir], "首次运行：正在为内置法规文档建立索引（约一两分钟），之后会直接复用。")
+
+
+def admin_gate(settings: Settings) -> bool:
+    """Render the admin gate (the mode is decided by assistant.admin) and say whether this session may
+    change the library now: a password form, a 退出管理 button once unlocked, or the warning of an app
+    open to the network without a password."""
+    address = st.get_option("server.address")
+    mode = admin_mode(settings, address)
+    session = st.session_state.setdefault("admin_session", AdminSession())
+    if mode is AdminMode.open:
+        return True
+    if mode is AdminMode.open_by_choice:
+        st.caption("未设置管理员密码，且已允许开放管理（ASSISTANT_ALLOW_OPEN_ADMIN=true）：网络中的任何人都能修改文档库。")
+        return True
+    if mode is AdminMode.locked:
+        where = f"地址 {address}" if address else "所有网络接口"
+        st.warning(
+            f"本应用在{where}上监听，网络中的其他电脑也能打开，且未设置管理员密码：任何人都能上传、重新索引或删除"
+            "文档，因此这些操作已停用。请设置环境变量 ASSISTANT_ADMIN_PASSWORD（管理员密码）后重新启动应用，"
+            "再在此输入密码管理文档库；如确需让网络中的所有人都能修改文档库，请设置 ASSISTANT_ALLOW_OPEN_ADMIN=true。"
+        )
+        return False
+    if session.may_change(mode):
+        left, right = st.columns([4, 1])
+        left.caption("已进入管理模式：可以上传、重新索引和删除文档。")
+        right.button("退出管理", on_click=session.lock, use_container_width=True)
+        return True
+    with st.form("admin-login", clear_on_submit=True):
+        st.caption("上传、重新索引和删除文档需要管理员密码；查询、问答和审查无需密码。")
+        attempt = st.text_input("管理员密码", type="password")
+        submitted = st.form_submit_button("进入管理")
+    if submitted:
+        if session.try_unlock(settings, attempt):
+            st.rerun()
+        st.error("管理员密码不正确，请重新输入。")
+    return False
 
 
 def _build(assistant: Assistant, paths: list[Path], message: str) -> None:

@@ -5,19 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
-from common import STATUS_LABELS, get_assistant
+from common import STATUS_LABELS, admin_gate, get_assistant
 
 from assistant.ingest import IngestProgress
 from assistant.library import accepted_types, save_upload
 
 assistant = get_assistant()
 st.title("文档库")
+# Upload, re-index and delete need it. Their widgets are disabled without it, and each action checks
+# it again: the server does not enforce `disabled`.
+can_change = admin_gate(assistant.settings)
 
 overview = st.container()  # filled after the upload section, so a new upload is listed at once
 
 st.subheader("上传新文档", anchor=False)
-files = st.file_uploader("支持 PDF、TXT、Markdown、DOCX，可多选", type=accepted_types(), accept_multiple_files=True)
-if files and st.button("导入并建立索引", type="primary"):
+files = st.file_uploader(
+    "支持 PDF、TXT、Markdown、DOCX，可多选",
+    type=accepted_types(),
+    accept_multiple_files=True,
+    disabled=not can_change,
+)
+if files and st.button("导入并建立索引", type="primary", disabled=not can_change) and can_change:
     paths = [save_upload(f.name, f.getvalue(), assistant.settings) for f in files]
     bar = st.progress(0.0, text="准备中……")
 
@@ -59,7 +67,7 @@ if records:
     by_id = {r.meta.doc_id: r for r in records}
     chosen = st.selectbox("选择文档", list(by_id), format_func=lambda d: by_id[d].meta.title)
     left, right = st.columns(2)
-    if left.button("重新索引", use_container_width=True):
+    if left.button("重新索引", use_container_width=True, disabled=not can_change) and can_change:
         source = Path(by_id[chosen].meta.source_path)
         if source.exists():
             assistant.delete_document(chosen)
@@ -67,7 +75,7 @@ if records:
             st.success("已重新索引。") if not report.failed else st.error(report.failed[0].reason)
         else:
             st.error("源文件已不存在，无法重新索引。")
-    if right.button("从索引中删除", use_container_width=True):
+    if right.button("从索引中删除", use_container_width=True, disabled=not can_change) and can_change:
         assistant.delete_document(chosen)
         st.success("已删除。")
         st.rerun()
