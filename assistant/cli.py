@@ -474,7 +474,7 @@ def run_app(
     """启动网页界面（首次运行时自动建立索引）。"""
     import subprocess
 
-    ui = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+    ui = Path(__file__).resolve().parent / "ui" / "app.py"  # inside the package, wherever it is installed
     cmd = [
         sys.executable,
         "-m",
