@@ -1,4 +1,4 @@
-"""Who may change the document library from the app: the admin gate (decided here, rendered by ui/).
+"""Who may change the document library from the app: the admin gate (decided here, rendered by assistant/ui/).
 
 Reading (chat, look-up, review, trainer) is open to everyone who can reach the app. Changing the index
 (upload and import, re-index, delete, rebuild) needs more once the app is reachable by others:

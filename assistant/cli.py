@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from assistant.render import page_label
-from assistant.settings import get_settings
+from assistant.settings import get_settings, is_checkout
 
 app = typer.Typer(
     help=(
@@ -411,6 +411,17 @@ eval_app = typer.Typer(
 app.add_typer(eval_app, name="eval")
 
 
+def _needs_checkout() -> None:
+    # The evaluations and the trainers read evals/ (golden sets, training data) and write reports or
+    # weights into the project's checkout; an installed package has neither.
+    if not is_checkout():
+        err.print("评测和训练需要项目源码目录（evals/ 中的黄金集和训练数据）：请在源码仓库中运行（pip install -e .）。")
+        raise typer.Exit(2)
+
+
+eval_app.callback()(_needs_checkout)
+
+
 @eval_app.command("retrieval")
 def eval_retrieval() -> None:
     """检索评测：典型 RAG 基线、BM25、向量、混合、混合＋重排序，召回率、MRR、条文查询准确率和延迟。"""
@@ -474,7 +485,7 @@ def run_app(
     """启动网页界面（首次运行时自动建立索引）。"""
     import subprocess
 
-    ui = Path(__file__).resolve().parent.parent / "ui" / "app.py"
+    ui = Path(__file__).resolve().parent / "ui" / "app.py"  # inside the package, wherever it is installed
     cmd = [
         sys.executable,
         "-m",
@@ -656,6 +667,7 @@ train_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(train_app, name="train")
+train_app.callback()(_needs_checkout)
 
 
 def _training_data(make: Any) -> None:

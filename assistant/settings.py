@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -10,9 +11,57 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The folder above the package: the checkout's root when the package runs from a checkout (the evals,
+# the trainers and the tests read its evals/ and corpus/); site-packages when it is installed.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-MODEL_CACHE = PROJECT_ROOT / "data" / "models"
+APP_NAME = "hf-assistant"
 DEFAULT_MAX_UNPACKED_MB = 256
+
+
+def is_checkout(root: Path | None = None) -> bool:
+    """True when `root` (by default the folder above the package) is this project's checkout: its
+    pyproject.toml and corpus/ beside the package."""
+    root = PROJECT_ROOT if root is None else root
+    return (root / "pyproject.toml").is_file() and (root / "corpus").is_dir()
+
+
+def _xdg_home(variable: str, fallback: str) -> Path:
+    """An XDG base folder: the variable when it holds an absolute path (the spec ignores relative ones),
+    else ~/<fallback>."""
+    value = os.environ.get(variable, "")
+    return Path(value) if value and Path(value).is_absolute() else Path.home() / fallback
+
+
+def user_data_dir() -> Path:
+    """Where an installed copy keeps its index and user data: $XDG_DATA_HOME/hf-assistant
+    (~/.local/share/hf-assistant)."""
+    return _xdg_home("XDG_DATA_HOME", ".local/share") / APP_NAME
+
+
+def default_corpus_dir() -> Path:
+    """The checkout's corpus/; installed: corpus/ in the working directory."""
+    return PROJECT_ROOT / "corpus" if is_checkout() else Path.cwd() / "corpus"
+
+
+def default_index_dir() -> Path:
+    """The checkout's indexes/default; installed: indexes/default in the per-user data folder."""
+    return (PROJECT_ROOT if is_checkout() else user_data_dir()) / "indexes" / "default"
+
+
+def default_data_dir() -> Path:
+    """The checkout's data/; installed: data/ in the per-user data folder."""
+    return (PROJECT_ROOT if is_checkout() else user_data_dir()) / "data"
+
+
+def default_model_cache() -> Path:
+    """The checkout's data/models; installed: $XDG_CACHE_HOME/hf-assistant/models (~/.cache/…), since the
+    ONNX copies are made again from the packaged weights whenever they are missing."""
+    if is_checkout():
+        return PROJECT_ROOT / "data" / "models"
+    return _xdg_home("XDG_CACHE_HOME", ".cache") / APP_NAME / "models"
+
+
+MODEL_CACHE = default_model_cache()
 DEFAULT_MAX_COMPRESSION_RATIO = 200
 
 
@@ -27,22 +76,29 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=".env", extra="ignore")
 
     # --- paths -----------------------------------------------------------------------------
+    # Defaults: the checkout's folders when the package runs from a checkout; an installed package uses
+    # corpus/ in the working directory and a per-user folder (see the default_* functions above).
     corpus_dir: Path = Field(
-        default=PROJECT_ROOT / "corpus",
-        description="Folder with the bundled source documents that `ingest` indexes by default.",
+        default_factory=default_corpus_dir,
+        description="Folder with the source documents that `ingest` indexes by default (the checkout's corpus/; "
+        "installed: ./corpus).",
     )
     index_dir: Path = Field(
-        default=PROJECT_ROOT / "indexes" / "default",
-        description="Folder holding the Chroma data, the document registry and the BM25 side index.",
+        default_factory=default_index_dir,
+        description="Folder holding the Chroma data, the document registry and the BM25 side index (the "
+        "checkout's indexes/default; installed: ~/.local/share/hf-assistant/indexes/default, or under "
+        "$XDG_DATA_HOME).",
     )
     data_dir: Path = Field(
-        default=PROJECT_ROOT / "data",
-        description="Folder for user data: uploaded files, trainer sessions, exports.",
+        default_factory=default_data_dir,
+        description="Folder for user data: uploaded files, trainer sessions, exports (the checkout's data/; "
+        "installed: ~/.local/share/hf-assistant/data, or under $XDG_DATA_HOME).",
     )
     model_cache_dir: Path = Field(
-        default=MODEL_CACHE,
+        default_factory=default_model_cache,
         description="Folder for runtime copies of the committed models (quantized ONNX files), keyed by a hash of "
-        "their weights; made on first use, never downloaded.",
+        "their weights; made on first use, never downloaded (the checkout's data/models; installed: "
+        "~/.cache/hf-assistant/models, or under $XDG_CACHE_HOME).",
     )
 
     # --- embedding model ---------------------------------------------------------------------

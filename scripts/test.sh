@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --dev
-.venv/bin/ruff check assistant ui evals tests
+.venv/bin/ruff check assistant evals tests
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

@@ -78,7 +78,7 @@ def sources_in(request: dict[str, Any]) -> dict[int, tuple[str, str]]:
 
 
 def is_condense_request(request: dict[str, Any]) -> bool:
-    """The follow-up rewriting prompt (prompts/condense_question.md), not an answer request."""
+    """The follow-up rewriting prompt (assistant/prompts/condense_question.md), not an answer request."""
     return "【新问题】" in user_text(request) and "<资料" not in user_text(request)
 
 

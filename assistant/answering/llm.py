@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
 from assistant.answering.extractive import Draft, source_label
 from assistant.answering.followup import Turn
-from assistant.settings import PROJECT_ROOT, Settings
+from assistant.settings import Settings
 from assistant.types import Chunk, Hit
 
-PROMPTS_DIR = PROJECT_ROOT / "prompts"
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"  # assistant/prompts, package data
 REFUSAL_TOKEN = "【无法回答】"
 _SOURCE_TAGS = re.compile(r"</?资料[^>]*>")
 

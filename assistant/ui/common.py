@@ -30,8 +30,9 @@ def get_assistant() -> Assistant:
 
 
 def ensure_index(assistant: Assistant) -> None:
-    """Build the index of the bundled corpus on first run, with a visible progress bar; an index
-    built by another embedding model (e.g. after an upgrade) is rebuilt on request."""
+    """Build the index of the corpus folder on first run, with a visible progress bar (without that folder,
+    e.g. an installed package run elsewhere, say where documents come in); an index built by another
+    embedding model (e.g. after an upgrade) is rebuilt on request."""
     try:
         empty = assistant.index_is_empty()
     except IndexMismatchError as error:
@@ -42,8 +43,12 @@ def ensure_index(assistant: Assistant) -> None:
             st.stop()
         _build(assistant, assistant.rebuild_index(), "正在用当前模型重建索引……")
         st.rerun()
-    if empty:
-        _build(assistant, [assistant.settings.corpus_dir], "首次运行：正在为内置法规文档建立索引（约一两分钟），之后会直接复用。")
+    corpus = assistant.settings.corpus_dir
+    if empty and not corpus.is_dir():
+        # An installed package has no bundled corpus: the library page is where documents come in.
+        st.info(escape_markdown(f"索引为空：请在“文档库”页上传法规文档，或把文档放进 {corpus} 文件夹后刷新页面。"))
+    elif empty:
+        _build(assistant, [corpus], "首次运行：正在为内置法规文档建立索引（约一两分钟），之后会直接复用。")
 
 
 def admin_gate(settings: Settings) -> bool:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import streamlit as st
-from common import citation_header, get_assistant, show_citation_body
 
 from assistant.answering.followup import turn_of
 from assistant.answering.llm import GeneratorError
+from assistant.ui.common import citation_header, get_assistant, show_citation_body
 
 assistant = get_assistant()
 st.title("智能问答")

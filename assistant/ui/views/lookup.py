@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import streamlit as st
-from common import STATUS_LABELS, get_assistant
 
 from assistant.numerals import int_to_chinese
 from assistant.render import escape_markdown, highlight_html, page_label, term_spans
+from assistant.retrieve import Mode
 from assistant.tokenize import content_terms
+from assistant.ui.common import STATUS_LABELS, get_assistant
 
 assistant = get_assistant()
 st.title("条文查询")
@@ -102,7 +103,7 @@ with tab_ref:
 
 with tab_search:
     query = st.text_input("检索内容", key="search_query", placeholder="例如：保健食品广告 审查批准")
-    modes = {"hybrid": "综合（关键词＋语义）", "bm25": "关键词", "dense": "语义"}
+    modes: dict[Mode, str] = {"hybrid": "综合（关键词＋语义）", "bm25": "关键词", "dense": "语义"}
     mode = st.radio("检索方式", list(modes), format_func=modes.__getitem__, horizontal=True)
     if query:
         hits = assistant.search(query, k=10, mode=mode)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
-from common import STATUS_LABELS, admin_gate, get_assistant
 
 from assistant.ingest import IngestProgress
 from assistant.library import accepted_types, save_upload
+from assistant.ui.common import STATUS_LABELS, admin_gate, get_assistant
 
 assistant = get_assistant()
 st.title("文档库")

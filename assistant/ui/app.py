@@ -1,15 +1,12 @@
-"""Streamlit front end (thin): collect input, call `assistant`, render. Started by `python -m assistant app`."""
+"""Streamlit front end (thin): collect input, call `assistant`, render. Started by `python -m assistant app`
+(`hf-assistant app`), which runs this file from wherever the package is installed; the pages in `views/`
+are paths relative to it."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # so pages can import ui/common.py
-
-from common import apply_chinese_chrome, ensure_index, get_assistant
+from assistant.ui.common import apply_chinese_chrome, ensure_index, get_assistant
 
 st.set_page_config(page_title="保健食品备案助手", page_icon=":material/menu_book:", layout="wide")
 

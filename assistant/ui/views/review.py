@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import streamlit as st
-from common import get_assistant
 
 from assistant.export.review_export import KIND_LABELS, layer_label, review_docx, review_markdown, type_line
 from assistant.render import highlight_html, page_label
 from assistant.review.drafts import DraftReadError, read_docx_bytes
+from assistant.ui.common import get_assistant
 
 assistant = get_assistant()
 st.title("文稿审查")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import streamlit as st
-from common import citation_header, get_assistant, show_citation_body
 
 from assistant.export.handout import HandoutError, handout_docx, handout_markdown, handout_pdf
 from assistant.sessions import split_question_list
 from assistant.types import Citation
+from assistant.ui.common import citation_header, get_assistant, show_citation_body
 
 assistant = get_assistant()
 store = assistant.sessions
