@@ -496,6 +496,8 @@ def run_app(
         host,
         "--server.port",
         str(port),
+        "--server.maxUploadSize",  # the uploader refuses what ingest would refuse anyway
+        str(get_settings().max_file_mb),
         "--server.headless",
         "true",
         "--browser.gatherUsageStats",

@@ -8,6 +8,7 @@ worker has returned, so an abandoned file leaves no half-written document."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import re
@@ -15,6 +16,7 @@ import resource
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any
 
 from assistant.chunking import LegalChunker
 from assistant.crossrefs import attach_references
-from assistant.loaders import LoadError, load_document, read_manifest
+from assistant.loaders import LoadError, OcrProgress, load_document, read_manifest
 from assistant.normalize import normalize_document
 from assistant.settings import Settings
 from assistant.types import Chunk, NormalizedDocument
@@ -39,10 +41,10 @@ def _infer_title(doc: NormalizedDocument, path: Path) -> str:
 
 
 def prepare_document(
-    path: Path, settings: Settings, chunker: LegalChunker
+    path: Path, settings: Settings, chunker: LegalChunker, on_ocr_page: OcrProgress = None
 ) -> tuple[NormalizedDocument, list[Chunk]]:
     """Load, normalize and chunk one file in this process. Raises LoadError."""
-    raw = load_document(path, settings, read_manifest(path.parent))
+    raw = load_document(path, settings, read_manifest(path.parent), on_ocr_page)
     doc = normalize_document(raw)
     if not doc.meta.title:
         doc.meta = replace(doc.meta, title=_infer_title(doc, path))
@@ -74,7 +76,7 @@ def _serve(inbox: Connection, outbox: Connection) -> None:
         )
         reply: tuple[Any, ...]
         try:
-            reply = ("ok", *prepare_document(Path(path), settings, chunker))
+            reply = ("ok", *prepare_document(Path(path), settings, chunker, lambda page: outbox.send(("page", page))))
         except LoadError as err:
             reply = ("error", str(err))
         except MemoryError:
@@ -127,28 +129,40 @@ class ExtractionWorker:
         with self._lock:
             self._stop()
 
-    def prepare(self, path: Path, settings: Settings) -> tuple[NormalizedDocument, list[Chunk]]:
-        """The file's document and chunks, or LoadError with the reason (timeouts and crashes included)."""
+    def prepare(
+        self, path: Path, settings: Settings, on_ocr_page: OcrProgress = None
+    ) -> tuple[NormalizedDocument, list[Chunk]]:
+        """The file's document and chunks, or LoadError with the reason (timeouts and crashes included).
+        Each page the worker recognises extends the time limit by `max_ocr_page_seconds`."""
         with self._lock:
             inbox, outbox = self._start()
-            limit = settings.max_file_seconds
-            try:
+            deadline = time.monotonic() + settings.max_file_seconds
+            allowed = settings.max_file_seconds
+            with contextlib.suppress(OSError):  # a dead worker is reported by recv below
                 outbox.send((str(path), settings))
-                finished = inbox.poll(limit)
-            except (BrokenPipeError, OSError):
-                finished = True  # the worker is gone; recv below reports it
-            if not finished:
-                self._stop()
-                log.warning("extraction abandoned after %d s: %s", limit, path)
-                raise LoadError(
-                    f"处理超过 {limit} 秒仍未完成，已放弃（文件可能过于复杂或已损坏；可调整 ASSISTANT_MAX_FILE_SECONDS）"
-                )
-            try:
-                reply = inbox.recv()
-            except (EOFError, OSError):
-                code = self._process.wait(5) if self._process is not None else None
-                self._stop()
-                raise LoadError(f"解析进程意外退出（退出码 {code}），文件可能已损坏或过于复杂") from None
+            while True:
+                try:
+                    finished = inbox.poll(max(deadline - time.monotonic(), 0))
+                except OSError:
+                    finished = True
+                if not finished:
+                    self._stop()
+                    log.warning("extraction abandoned after %d s: %s", allowed, path)
+                    raise LoadError(
+                        f"处理超过 {allowed} 秒仍未完成，已放弃（文件可能过于复杂或已损坏；可调整 ASSISTANT_MAX_FILE_SECONDS）"
+                    )
+                try:
+                    reply = inbox.recv()
+                except (EOFError, OSError):
+                    code = self._process.wait(5) if self._process is not None else None
+                    self._stop()
+                    raise LoadError(f"解析进程意外退出（退出码 {code}），文件可能已损坏或过于复杂") from None
+                if reply[0] != "page":
+                    break
+                deadline += settings.max_ocr_page_seconds
+                allowed += settings.max_ocr_page_seconds
+                if on_ocr_page:
+                    on_ocr_page(reply[1])
         if reply[0] == "error":
             raise LoadError(reply[1])
         return reply[1], reply[2]
@@ -157,9 +171,11 @@ class ExtractionWorker:
 _WORKER = ExtractionWorker()
 
 
-def prepare_isolated(path: Path, settings: Settings) -> tuple[NormalizedDocument, list[Chunk]]:
+def prepare_isolated(
+    path: Path, settings: Settings, on_ocr_page: OcrProgress = None
+) -> tuple[NormalizedDocument, list[Chunk]]:
     """`prepare_document` in the process-wide worker, under the settings' time and memory limits."""
-    return _WORKER.prepare(path, settings)
+    return _WORKER.prepare(path, settings, on_ocr_page)
 
 
 def close_worker() -> None:

@@ -25,6 +25,7 @@ class IngestProgress:
     on_file: Callable[[Path, int, int], None] | None = None  # (path, index, total)
     on_embedded: Callable[[int], None] | None = None  # number of chunks just embedded
     on_chunks: Callable[[int], None] | None = None  # chunks about to be embedded for the current file
+    on_ocr_page: Callable[[int], None] | None = None  # a page of the current file recognised (its number)
 
 
 CHUNK_FORMAT = 2  # 2: chunks carry their cross-references
@@ -63,7 +64,7 @@ def ingest_paths(
             progress.on_file(path, index, len(files))
         shown = str(path)
         try:
-            doc, chunks = prepare_isolated(path, settings)
+            doc, chunks = prepare_isolated(path, settings, progress.on_ocr_page)
         except LoadError as err:
             report.failed.append(IngestFailure(shown, str(err)))
             continue
@@ -97,6 +98,13 @@ def ingest_paths(
             report.failed.append(IngestFailure(shown, f"写入索引失败：{type(err).__name__}: {err}"))
             continue
         (report.updated if existing else report.added).append(shown)
+        if meta.ocr_rejected_pages:
+            pages = "、".join(str(p) for p in meta.ocr_rejected_pages)
+            report.warnings.append(
+                IngestFailure(
+                    shown, f"第 {pages} 页扫描质量过低（文字识别置信度低于 {settings.ocr_min_confidence:.2f}），未编入索引"
+                )
+            )
 
     # Documents that were in a scanned folder but are gone from it are removed from the index.
     if folders:

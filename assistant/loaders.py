@@ -8,16 +8,21 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from assistant.ocr import ocr_engine
 from assistant.settings import DEFAULT_MAX_COMPRESSION_RATIO, DEFAULT_MAX_UNPACKED_MB, Settings
 from assistant.types import DocumentMeta, PageText, RawDocument
 
-SUPPORTED_SUFFIXES = {".pdf", ".txt", ".md", ".markdown", ".docx"}
+SUPPORTED_SUFFIXES = {".pdf", ".txt", ".md", ".markdown", ".docx", ".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 MANIFEST_NAME = "MANIFEST.tsv"
+
+
+OcrProgress = Callable[[int], None] | None  # called with each page number recognised
 
 
 class LoadError(Exception):
@@ -64,7 +69,9 @@ def discover(paths: list[Path]) -> tuple[list[Path], list[Path]]:
 # --- format loaders ------------------------------------------------------------------------------
 
 
-def _load_pdf(path: Path, data: bytes, settings: Settings) -> tuple[list[PageText], dict[str, Any]]:
+def _load_pdf(
+    path: Path, data: bytes, settings: Settings, on_ocr_page: OcrProgress = None
+) -> tuple[list[PageText], dict[str, Any]]:
     from pypdf import apply_configuration
     from pypdf.errors import LimitReachedError
 
@@ -84,7 +91,7 @@ def _load_pdf(path: Path, data: bytes, settings: Settings) -> tuple[list[PageTex
     }
     try:
         with apply_configuration(None, **limits, stream_decoding_work_maximum_length=4 * cap):
-            return _read_pdf(data, settings)
+            return _read_pdf(data, settings, on_ocr_page)
     except LimitReachedError as err:
         raise LoadError(
             f"PDF 中的数据流解码后超过上限 {settings.max_pdf_stream_mb} MB（疑似压缩炸弹，"
@@ -92,7 +99,7 @@ def _load_pdf(path: Path, data: bytes, settings: Settings) -> tuple[list[PageTex
         ) from err
 
 
-def _read_pdf(data: bytes, settings: Settings) -> tuple[list[PageText], dict[str, Any]]:
+def _read_pdf(data: bytes, settings: Settings, on_ocr_page: OcrProgress) -> tuple[list[PageText], dict[str, Any]]:
     import io
 
     from pypdf import PdfReader
@@ -136,8 +143,12 @@ def _read_pdf(data: bytes, settings: Settings) -> tuple[list[PageText], dict[str
         except Exception as err:  # a single broken page should not sink the document
             raise LoadError(f"PDF 第 {i} 页无法提取文字，文件可能已损坏（{type(err).__name__}）") from err
         pages.append(PageText(i, text))
+    if settings.ocr != "never":
+        pages = _recognize_pdf_pages(data, pages, settings, on_ocr_page)
     if not any(p.text.strip() for p in pages):
-        raise LoadError("PDF 没有可提取的文字层（可能是扫描件或图片），请先做文字识别（OCR）再导入")
+        if settings.ocr == "never":
+            raise LoadError("PDF 没有可提取的文字层（可能是扫描件或图片），文字识别（OCR）已关闭（ASSISTANT_OCR=never）")
+        raise LoadError("PDF 没有文字层，是扫描件或图片，文字识别（OCR）后也没有识别出可用的文字")
     info: dict[str, Any] = {}
     try:
         title = reader.metadata.get("/Title") if reader.metadata else None
@@ -146,6 +157,101 @@ def _read_pdf(data: bytes, settings: Settings) -> tuple[list[PageText], dict[str
     except Exception:
         pass
     return pages, info
+
+
+def _unusable_text_layer(text: str) -> bool:
+    """Too little text for a page, or mostly private-use glyphs, replacement and control characters
+    (fonts without a Unicode map extract as garbage)."""
+    letters = [c for c in text if not c.isspace()]
+    if len(letters) < 20:
+        return True
+    garbage = sum(1 for c in letters if unicodedata.category(c) in {"Co", "Cn", "Cc"} or c == "\ufffd")
+    return garbage > 0.3 * len(letters)
+
+
+def _recognize_pdf_pages(
+    data: bytes, pages: list[PageText], settings: Settings, on_ocr_page: OcrProgress
+) -> list[PageText]:
+    """Pages without a usable text layer that carry an image (or every page with ocr=always), rendered
+    with pypdfium2 and recognised; the others keep their text layer."""
+    wanted = [p.page for p in pages if settings.ocr == "always" or _unusable_text_layer(p.text)]
+    if not wanted:
+        return pages
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    try:
+        document = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as err:
+        raise LoadError(f"PDF 页面无法渲染以做文字识别（{err}）") from err
+    recognized = {}
+    try:
+        for number in wanted:
+            page = document[number - 1]
+            if settings.ocr == "auto" and not any(page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,))):
+                continue  # a blank or nearly blank page, not a scan
+            width, height = page.get_size()
+            scale = settings.ocr_dpi / 72
+            # A huge page is rendered smaller rather than into gigabytes of pixels.
+            scale = min(scale, (settings.max_image_pixels / max(width * height, 1.0)) ** 0.5)
+            image = page.render(scale=scale).to_pil()
+            recognized[number] = ocr_engine().recognize(image)
+            if on_ocr_page:
+                on_ocr_page(number)
+    finally:
+        document.close()
+    return [
+        PageText(p.page, recognized[p.page].text, recognized[p.page].confidence) if p.page in recognized else p
+        for p in pages
+    ]
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
+_MIN_IMAGE_SIDE = 32
+
+
+def _load_image(
+    path: Path, data: bytes, settings: Settings, on_ocr_page: OcrProgress = None
+) -> tuple[list[PageText], dict[str, Any]]:
+    """A photo or scan (PNG, JPEG, TIFF incl. multi-page): every frame recognised as one page.
+    Sizes are checked from the header, before any pixel is decoded."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if settings.ocr == "never":
+        raise LoadError("图片需要文字识别（OCR）才能导入，而文字识别已关闭（ASSISTANT_OCR=never）")
+    Image.MAX_IMAGE_PIXELS = settings.max_image_pixels  # Pillow's own guard, in case a frame differs
+    try:
+        image = Image.open(io.BytesIO(data))
+        frames = getattr(image, "n_frames", 1)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
+        raise LoadError(f"图片文件已损坏或格式无法识别（{type(err).__name__}）") from err
+    if frames > settings.max_pdf_pages:
+        raise LoadError(f"图片共 {frames} 页，超过上限 {settings.max_pdf_pages} 页（ASSISTANT_MAX_PDF_PAGES）")
+    pages = []
+    for index in range(frames):
+        try:
+            image.seek(index)
+            width, height = image.size
+            if width * height > settings.max_image_pixels:
+                raise LoadError(
+                    f"图片 {width}×{height} 像素，超过上限 {settings.max_image_pixels:,} 像素"
+                    "（ASSISTANT_MAX_IMAGE_PIXELS），已拒绝"
+                )
+            if min(width, height) < _MIN_IMAGE_SIDE:
+                raise LoadError(f"图片只有 {width}×{height} 像素，太小，无法识别文字")
+            frame = image.convert("RGB")  # decodes: a truncated file fails here
+        except (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError) as err:
+            where = f"第 {index + 1} 页" if frames > 1 else ""
+            raise LoadError(f"图片{where}数据不完整或已损坏，无法解码（{type(err).__name__}）") from err
+        recognized = ocr_engine().recognize(frame)
+        pages.append(PageText(index + 1, recognized.text, recognized.confidence))
+        if on_ocr_page:
+            on_ocr_page(index + 1)
+    if not any(p.text.strip() for p in pages):
+        raise LoadError("图片中没有识别出文字（文字识别 OCR 结果为空），请确认图片清晰、方向正确")
+    return pages, {}
 
 
 def decode_text(data: bytes) -> str:
@@ -173,7 +279,9 @@ def decode_text(data: bytes) -> str:
         raise LoadError(f"文本编码识别为 {best.encoding}，但解码失败") from err
 
 
-def _load_txt(path: Path, data: bytes, settings: Settings) -> tuple[list[PageText], dict[str, Any]]:
+def _load_txt(
+    path: Path, data: bytes, settings: Settings, on_ocr_page: OcrProgress = None
+) -> tuple[list[PageText], dict[str, Any]]:
     text = decode_text(data)
     if "\x00" in text:
         raise LoadError("文本中含有二进制内容（NUL 字符），不是纯文本文件")
@@ -213,7 +321,9 @@ def markdown_to_text(body: str) -> str:
     return "\n".join(lines)
 
 
-def _load_md(path: Path, data: bytes, settings: Settings) -> tuple[list[PageText], dict[str, Any]]:
+def _load_md(
+    path: Path, data: bytes, settings: Settings, on_ocr_page: OcrProgress = None
+) -> tuple[list[PageText], dict[str, Any]]:
     meta, body = split_front_matter(decode_text(data))
     info: dict[str, Any] = {}
     for key, field in (
@@ -272,7 +382,9 @@ def docx_text(document: Any) -> str:
     return "\n".join(lines)
 
 
-def _load_docx(path: Path, data: bytes, settings: Settings) -> tuple[list[PageText], dict[str, Any]]:
+def _load_docx(
+    path: Path, data: bytes, settings: Settings, on_ocr_page: OcrProgress = None
+) -> tuple[list[PageText], dict[str, Any]]:
     document = open_docx(data, settings.max_unpacked_mb, settings.max_compression_ratio)
     info: dict[str, Any] = {}
     title = (document.core_properties.title or "").strip()
@@ -281,25 +393,33 @@ def _load_docx(path: Path, data: bytes, settings: Settings) -> tuple[list[PageTe
     return [PageText(1, docx_text(document))], info
 
 
-_LOADERS: dict[str, Callable[[Path, bytes, Settings], tuple[list[PageText], dict[str, Any]]]] = {
+_LOADERS: dict[str, Callable[[Path, bytes, Settings, OcrProgress], tuple[list[PageText], dict[str, Any]]]] = {
     ".pdf": _load_pdf,
     ".txt": _load_txt,
     ".md": _load_md,
     ".markdown": _load_md,
     ".docx": _load_docx,
+    **dict.fromkeys(IMAGE_SUFFIXES, _load_image),
 }
 
 _TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 _DOC_TYPES = ("law", "regulation", "rules", "judicial", "policy", "guide")
 
 
+def _page_list(pages: tuple[int, ...]) -> str:
+    return "、".join(str(p) for p in pages[:10]) + ("等" if len(pages) > 10 else "")
+
+
 def load_document(
-    path: Path, settings: Settings, manifest: dict[str, dict[str, str]] | None = None
+    path: Path,
+    settings: Settings,
+    manifest: dict[str, dict[str, str]] | None = None,
+    on_ocr_page: OcrProgress = None,
 ) -> RawDocument:
     """Read one file into pages of raw text with metadata, or raise `LoadError` with the reason."""
     suffix = path.suffix.lower()
     if suffix not in _LOADERS:
-        raise LoadError(f"不支持的文件类型“{path.suffix or '（无扩展名）'}”，支持 PDF、TXT、Markdown、DOCX")
+        raise LoadError(f"不支持的文件类型“{path.suffix or '（无扩展名）'}”，支持 PDF、TXT、Markdown、DOCX 和图片（PNG、JPEG、TIFF）")
     if not path.is_file():
         raise LoadError("文件不存在或不是普通文件")
     size = path.stat().st_size
@@ -314,8 +434,18 @@ def load_document(
             "（ASSISTANT_MAX_DOCUMENT_CHARS），已拒绝"
         )
     data = path.read_bytes()
-    pages, info = _LOADERS[suffix](path, data, settings)
+    pages, info = _LOADERS[suffix](path, data, settings, on_ocr_page)
+    recognized = [p for p in pages if p.ocr_confidence is not None and p.text.strip()]
+    rejected = tuple(p.page for p in recognized if (p.ocr_confidence or 0.0) < settings.ocr_min_confidence)
+    accepted = [p for p in recognized if p.page not in rejected]
+    if rejected:
+        pages = [replace(p, text="") if p.page in rejected else p for p in pages]
     if not any(p.text.strip() for p in pages):
+        if rejected:
+            raise LoadError(
+                f"扫描页文字识别的置信度都低于 {settings.ocr_min_confidence:.2f}（第 {_page_list(rejected)} 页），"
+                "文字不可靠，未导入；请提供更清晰的扫描件"
+            )
         raise LoadError("文件中没有文字内容")
     chars = sum(len(p.text) for p in pages)
     if chars > settings.max_document_chars:
@@ -336,6 +466,9 @@ def load_document(
         effective_date=row.get("effective_date") or info.get("effective_date", ""),
         status=row.get("status") or info.get("status", ""),
         doc_type=doc_type if doc_type in _DOC_TYPES else "",
-        page_count=len(pages) if suffix == ".pdf" else 0,
+        page_count=len(pages) if suffix == ".pdf" or suffix in IMAGE_SUFFIXES else 0,
+        ocr_pages=tuple(p.page for p in accepted),
+        ocr_confidence=round(sum(p.ocr_confidence or 0.0 for p in accepted) / len(accepted), 3) if accepted else 0.0,
+        ocr_rejected_pages=rejected,
     )
     return RawDocument(meta=meta, pages=pages)

@@ -314,6 +314,36 @@ class Settings(BaseSettings):
         "needs more is refused instead of exhausting the machine's memory.",
     )
 
+    max_image_pixels: int = Field(
+        default=60_000_000,
+        ge=1_000_000,
+        description="Images (and scanned pages as rendered for text recognition) larger than this many pixels are "
+        "refused (an image file) or rendered smaller (a PDF page); an A4 page scanned at 600 dpi has 35 million.",
+    )
+    max_ocr_page_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="Each page that needs text recognition extends the file's time limit by this many seconds.",
+    )
+
+    # --- text recognition (scans and photos) -----------------------------------------------------
+    ocr: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Text recognition (RapidOCR): auto = PDF pages without a usable text layer (none, too little or "
+        "garbled text, and an image on the page) and image files; always = every PDF page too; never = off "
+        "(scans and images are refused).",
+    )
+    ocr_dpi: int = Field(
+        default=150, ge=72, le=600, description="Resolution at which PDF pages are rendered for text recognition."
+    )
+    ocr_min_confidence: float = Field(
+        default=0.75,
+        ge=0.0,
+        le=1.0,
+        description="A recognised page whose mean recognition score is below this is reported and left out of the "
+        "index rather than indexed with unreliable text.",
+    )
+
     pdf_font: Path | None = Field(
         default=None,
         description="A CJK TrueType/OpenType font (.ttf/.otf/.ttc) for PDF handouts; by default Debian's "

@@ -33,6 +33,9 @@ class DocumentMeta:
     status: str = ""  # 有效 | 已废止 | 已修订 | 尚未生效 | "" (unknown)
     doc_type: str = ""  # law | regulation | rules | judicial | policy | guide
     page_count: int = 0
+    ocr_pages: tuple[int, ...] = ()  # pages whose text came from text recognition
+    ocr_confidence: float = 0.0  # mean recognition score of those pages
+    ocr_rejected_pages: tuple[int, ...] = ()  # recognised too unreliably to be indexed
 
     def to_metadata(self) -> dict[str, Any]:
         return {
@@ -47,11 +50,18 @@ class DocumentMeta:
             "status": self.status,
             "doc_type": self.doc_type,
             "page_count": self.page_count,
+            "ocr_pages": list(self.ocr_pages),
+            "ocr_confidence": self.ocr_confidence,
+            "ocr_rejected_pages": list(self.ocr_rejected_pages),
         }
 
     @classmethod
     def from_metadata(cls, meta: dict[str, Any]) -> DocumentMeta:
-        return cls(**{k: meta[k] for k in cls.__dataclass_fields__ if k in meta})
+        fields = {k: meta[k] for k in cls.__dataclass_fields__ if k in meta}
+        for key in ("ocr_pages", "ocr_rejected_pages"):
+            if key in fields:
+                fields[key] = tuple(fields[key])
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ class PageText:
 
     page: int
     text: str
+    ocr_confidence: float | None = None  # set when the text was recognised from the page image
 
 
 @dataclass(frozen=True)
@@ -255,6 +266,7 @@ class IngestReport:
     removed: list[str] = field(default_factory=list)
     failed: list[IngestFailure] = field(default_factory=list)
     chunks: int = 0  # chunks in the index after the run
+    warnings: list[IngestFailure] = field(default_factory=list)  # indexed, but with parts left out
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -264,6 +276,7 @@ class IngestReport:
             "removed": self.removed,
             "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
             "chunks": self.chunks,
+            "warnings": [{"path": f.path, "reason": f.reason} for f in self.warnings],
         }
 
 

@@ -188,6 +188,7 @@ def make_venv(tmp_path: Path, wheel: Path) -> Path:
         text=True,
         env=clean_env(),
         check=True,
+        cwd=tmp_path,  # not the checkout: its *.egg-info folder would count as a distribution
     )
     assert lonely.stdout.strip() == "0", "the new environment must see no installed distribution yet"
     subprocess.run(
