@@ -71,7 +71,7 @@ def ingest(
         ),
     ] = False,
 ) -> None:
-    """索引文档：读取 PDF/TXT/Markdown/DOCX，清洗、按条文切分、向量化后写入索引。
+    """索引文档：读取 PDF/TXT/Markdown/DOCX 和扫描件、图片（文字识别），清洗、按条文切分、向量化后写入索引。
 
     未变化的文件会被跳过；修改过的文件替换旧版本；文件夹中已删除的文件会从索引中移除。
     任何文件失败时，其他文件照常处理，最后退出码为 1。"""
@@ -98,11 +98,22 @@ def ingest(
     def on_chunks(n: int) -> None:
         embed_bar.reset(total=n)
 
-    progress = IngestProgress(on_file=on_file, on_embedded=embed_bar.update, on_chunks=on_chunks)
+    ocr_bars: list[Any] = []  # shown from the first scanned page on
+
+    def on_ocr_page(page: int) -> None:
+        if not ocr_bars:
+            ocr_bars.append(tqdm(desc="文字识别", unit="页", file=sys.stderr, disable=None, position=2, leave=False))
+        ocr_bars[0].update(1)
+
+    progress = IngestProgress(
+        on_file=on_file, on_embedded=embed_bar.update, on_chunks=on_chunks, on_ocr_page=on_ocr_page
+    )
     report = assistant.ingest(targets, progress)
     files_bar.n = files_bar.total
     files_bar.close()
     embed_bar.close()
+    for bar in ocr_bars:
+        bar.close()
     if as_json:
         _print_json(report.to_json())
     else:
@@ -112,6 +123,8 @@ def ingest(
         )
         for f in report.failed:
             out.print(f"[red]失败[/red] {f.path}：{f.reason}", markup=True, highlight=False)
+        for f in report.warnings:
+            out.print(f"[yellow]注意[/yellow] {f.path}：{f.reason}", markup=True, highlight=False)
     raise typer.Exit(1 if report.failed else 0)
 
 
@@ -633,6 +646,21 @@ def eval_citations(
     from assistant.evaluation.citations import run
 
     _print_json(run(get_settings(), golden_path=golden, report_path=report, extra_documents=documents))
+
+
+@eval_app.command("ocr")
+def eval_ocr(
+    documents: Annotated[
+        list[str] | None,
+        typer.Option("--document", help="只评测这些 corpus/ 中的 PDF（文件名，可多次给出）；默认全部。"),
+    ] = None,
+    notice_pages: Annotated[int, typer.Option(help="计时用扫描通知的页数。")] = 20,
+) -> None:
+    """扫描件评测：为内置 PDF 生成带扫描噪声、无文字层的“扫描版”，与原文并排比较字符错误率、条号覆盖率、检索召回@5、回答证据和识别速度；写入 evals/reports/ocr.md。"""
+    from assistant.evaluation.ocr import run
+
+    result = run(get_settings(), documents or None, notice_pages=notice_pages)
+    _print_json({k: v for k, v in result.items() if k not in {"documents", "text", "scanned"}})
 
 
 @eval_app.command("reliability")

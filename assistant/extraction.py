@@ -82,7 +82,9 @@ def _serve(inbox: Connection, outbox: Connection) -> None:
         except MemoryError:
             reply = out_of_memory
         except Exception as err:  # an unexpected parser crash is this file's failure, not the batch's
-            reply = ("error", f"处理时出错：{type(err).__name__}: {err}")
+            # onnxruntime reports an allocation failure as a RuntimeException mentioning bad_alloc.
+            detail = str(err).strip().splitlines()[-1:] or [""]
+            reply = out_of_memory if "bad_alloc" in str(err) else ("error", f"处理时出错：{type(err).__name__}: {detail[0][:200]}")
         try:
             outbox.send(reply)  # pickled whole before anything is written, so a failure sends nothing
         except MemoryError:

@@ -225,7 +225,11 @@ def _load_image(
     try:
         image = Image.open(io.BytesIO(data))
         frames = getattr(image, "n_frames", 1)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:  # Pillow's guard fires at twice our limit, on open
+        raise LoadError(
+            f"图片像素数超过上限 {settings.max_image_pixels:,}（ASSISTANT_MAX_IMAGE_PIXELS），已拒绝"
+        ) from err
+    except (UnidentifiedImageError, OSError, ValueError) as err:
         raise LoadError(f"图片文件已损坏或格式无法识别（{type(err).__name__}）") from err
     if frames > settings.max_pdf_pages:
         raise LoadError(f"图片共 {frames} 页，超过上限 {settings.max_pdf_pages} 页（ASSISTANT_MAX_PDF_PAGES）")

@@ -39,31 +39,43 @@ class OcrPage:
 def reading_order(lines: list[OcrLine], width: int) -> list[OcrLine]:
     """Columns left to right, each top to bottom; lines of one row left to right.
 
-    A page has two columns when a vertical gutter near the middle separates the boxes of most lines
-    (a line spanning the gutter, like a title, is read before the columns that follow it)."""
+    A page has two columns when a vertical gutter near the middle separates the boxes of most lines;
+    a line spanning the gutter (a title, a footer) is read in its place between the column blocks."""
     if not lines:
         return []
-    middle = [x for x in range(int(width * 0.3), int(width * 0.7), max(width // 100, 1))]
-    crossing = {x: sum(1 for line in lines if line.box[0] < x < line.box[2]) for x in middle}
-    gutter = min(crossing, key=lambda x: (crossing[x], abs(x - width / 2))) if crossing else None
-    left = [line for line in lines if gutter is not None and line.box[2] <= gutter]
-    right = [line for line in lines if gutter is not None and line.box[0] >= gutter]
-    if gutter is None or len(left) < 3 or len(right) < 3 or crossing[gutter] > 0.1 * len(lines):
+    candidates = range(int(width * 0.3), int(width * 0.7), max(width // 100, 1))
+    crossing = {x: sum(1 for line in lines if line.box[0] < x < line.box[2]) for x in candidates}
+    if not crossing:
         return _rows(lines)
-    spanning = [line for line in lines if line not in left and line not in right]
-    return _rows(spanning) + _rows(left) + _rows(right) if spanning else _rows(left) + _rows(right)
+    gutter = min(crossing, key=lambda x: (crossing[x], abs(x - width / 2)))
+    left = [line for line in lines if line.box[2] <= gutter]
+    right = [line for line in lines if line.box[0] >= gutter]
+    if len(left) < 3 or len(right) < 3 or crossing[gutter] > 0.25 * len(lines):
+        return _rows(lines)
+    spanning = sorted((line for line in lines if line.box[0] < gutter < line.box[2]), key=_centre)
+    ordered: list[OcrLine] = []
+    top = float("-inf")
+    for divider in [*spanning, None]:
+        bottom = _centre(divider) if divider else float("inf")
+        for column in (left, right):
+            ordered += _rows([line for line in column if top <= _centre(line) < bottom])
+        if divider:
+            ordered.append(divider)
+        top = bottom
+    return ordered
+
+
+def _centre(line: OcrLine) -> float:
+    return (line.box[1] + line.box[3]) / 2
 
 
 def _rows(lines: list[OcrLine]) -> list[OcrLine]:
     """Top to bottom; boxes whose vertical centres lie within half a line height count as one row."""
-    ordered = sorted(lines, key=lambda line: (line.box[1] + line.box[3]) / 2)
     rows: list[list[OcrLine]] = []
-    for line in ordered:
-        centre = (line.box[1] + line.box[3]) / 2
+    for line in sorted(lines, key=_centre):
         if rows:
             last = rows[-1][0]
-            height = last.box[3] - last.box[1]
-            if abs(centre - (last.box[1] + last.box[3]) / 2) < height / 2:
+            if abs(_centre(line) - _centre(last)) < (last.box[3] - last.box[1]) / 2:
                 rows[-1].append(line)
                 continue
         rows.append([line])

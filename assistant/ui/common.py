@@ -90,14 +90,26 @@ def admin_gate(settings: Settings) -> bool:
 def _build(assistant: Assistant, paths: list[Path], message: str) -> None:
     st.info(message)
     bar = st.progress(0.0, text="准备中……")
-
-    def on_file(path: Path, index: int, total: int) -> None:
-        bar.progress((index - 1) / max(total, 1), text=f"正在处理（{index}/{total}）：{path.name}")
-
-    report = assistant.ingest(paths, progress=IngestProgress(on_file=on_file))
+    report = assistant.ingest(paths, progress=progress_bar(bar))
     bar.progress(1.0, text=f"索引完成：{len(report.added)} 个文档，{report.chunks} 个段落。")
     for failure in report.failed:
         st.warning(f"{Path(failure.path).name}：{failure.reason}")
+    for warning in report.warnings:
+        st.info(f"{Path(warning.path).name}：{warning.reason}")
+
+
+def progress_bar(bar: Any) -> IngestProgress:
+    """Ingest progress on a Streamlit progress bar: the file in hand, and each scanned page recognised."""
+    state: dict[str, Any] = {}
+
+    def on_file(path: Path, index: int, total: int) -> None:
+        state.update(fraction=(index - 1) / max(total, 1), label=f"正在处理（{index}/{total}）：{path.name}")
+        bar.progress(state["fraction"], text=state["label"])
+
+    def on_ocr_page(page: int) -> None:
+        bar.progress(state.get("fraction", 0.0), text=f"{state.get('label', '')} · 文字识别第 {page} 页")
+
+    return IngestProgress(on_file=on_file, on_ocr_page=on_ocr_page)
 
 
 def citation_header(c: Any) -> str:

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from assistant.ingest import IngestProgress
 from assistant.library import accepted_types, save_upload
-from assistant.ui.common import STATUS_LABELS, admin_gate, get_assistant
+from assistant.ui.common import STATUS_LABELS, admin_gate, get_assistant, progress_bar
 
 assistant = get_assistant()
 st.title("文档库")
@@ -20,7 +19,7 @@ overview = st.container()  # filled after the upload section, so a new upload is
 
 st.subheader("上传新文档", anchor=False)
 files = st.file_uploader(
-    "支持 PDF、TXT、Markdown、DOCX，可多选",
+    "支持 PDF、TXT、Markdown、DOCX 和扫描件图片（PNG、JPEG、TIFF），可多选",
     type=accepted_types(),
     accept_multiple_files=True,
     disabled=not can_change,
@@ -28,11 +27,7 @@ files = st.file_uploader(
 if files and st.button("导入并建立索引", type="primary", disabled=not can_change) and can_change:
     paths = [save_upload(f.name, f.getvalue(), assistant.settings) for f in files]
     bar = st.progress(0.0, text="准备中……")
-
-    def on_file(path: Path, index: int, total: int) -> None:
-        bar.progress((index - 1) / max(total, 1), text=f"正在处理（{index}/{total}）：{path.name}")
-
-    report = assistant.ingest(paths, IngestProgress(on_file=on_file))
+    report = assistant.ingest(paths, progress_bar(bar))
     bar.progress(1.0, text="完成")
     for p in report.added + report.updated:
         st.success(f"{Path(p).name}：已导入")
@@ -40,6 +35,8 @@ if files and st.button("导入并建立索引", type="primary", disabled=not can
         st.info(f"{Path(p).name}：内容未变化，已跳过")
     for failure in report.failed:
         st.error(f"{Path(failure.path).name}：{failure.reason}")
+    for warning in report.warnings:
+        st.warning(f"{Path(warning.path).name}：{warning.reason}")
 
 records = assistant.documents()
 with overview:
@@ -54,6 +51,8 @@ with overview:
                 "状态": STATUS_LABELS.get(r.meta.status, r.meta.status),
                 "段落数": r.chunk_count,
                 "页数": r.meta.page_count or None,
+                "文字识别页": len(r.meta.ocr_pages) or None,
+                "识别置信度": r.meta.ocr_confidence or None,
                 "文件": Path(r.meta.source_path).name,
             }
             for r in records

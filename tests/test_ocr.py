@@ -1,0 +1,130 @@
+"""Text recognition of scans and photos: real RapidOCR on scanned-looking renders of bundled PDFs
+(slow), and the checks that refuse bad images before any pixel is decoded (fast)."""
+
+from __future__ import annotations
+
+import io
+import random
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from assistant.evaluation.scans import render_pages, scanned_look, scanned_twin
+from assistant.loaders import LoadError, load_document
+from assistant.ocr import OcrLine, reading_order
+from assistant.settings import PROJECT_ROOT, Settings
+
+REGULATIONS = PROJECT_ROOT / "corpus" / "food-safety-law-implementing-regulations-2019.pdf"
+slow = pytest.mark.slow
+
+
+def _line(text: str, x0: float, y0: float, x1: float, y1: float) -> OcrLine:
+    return OcrLine(text, (x0, y0, x1, y1), 0.99)
+
+
+def test_reading_order_reads_two_columns_one_after_the_other() -> None:
+    title = _line("标题", 100, 20, 900, 60)
+    left = [_line(f"左{i}", 50, 100 + 40 * i, 480, 130 + 40 * i) for i in range(4)]
+    right = [_line(f"右{i}", 520, 100 + 40 * i, 950, 130 + 40 * i) for i in range(4)]
+    shuffled = [right[2], left[3], title, right[0], left[0], right[3], left[1], right[1], left[2]]
+    assert [line.text for line in reading_order(shuffled, 1000)] == ["标题"] + [f"左{i}" for i in range(4)] + [
+        f"右{i}" for i in range(4)
+    ]
+
+
+def test_reading_order_keeps_a_row_left_to_right_and_rows_top_to_bottom() -> None:
+    lines = [_line("第二行", 50, 60, 900, 90), _line("条", 300, 12, 400, 42), _line("第一", 50, 10, 250, 40)]
+    assert [line.text for line in reading_order(lines, 1000)] == ["第一", "条", "第二行"]
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header declares width × height and whose data is cut off: only the header is read."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\x00" * 64)))
+    return path
+
+
+def _reason(path: Path, settings: Settings | None = None) -> str:
+    with pytest.raises(LoadError) as info:
+        load_document(path, settings or Settings(), {})
+    reason = str(info.value)
+    assert reason and "\n" not in reason
+    return reason
+
+
+def test_bad_images_are_refused_with_a_reason_before_recognition(tmp_path: Path) -> None:
+    from PIL import Image
+
+    assert "超过上限" in _reason(_png_header_only(tmp_path / "huge.png", 30_000, 30_000))
+    assert "像素，超过上限" in _reason(_png_header_only(tmp_path / "big.png", 9_000, 9_000))
+    tiny = tmp_path / "tiny.png"
+    Image.new("L", (1, 1), 255).save(tiny)
+    assert "太小" in _reason(tiny)
+    buffer = io.BytesIO()
+    Image.new("L", (400, 400), 200).save(buffer, format="JPEG")
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 3])
+    assert "不完整或已损坏" in _reason(truncated)
+    garbage = tmp_path / "photo.jpg"
+    garbage.write_bytes(b"not an image at all" * 10)
+    assert "已损坏或格式无法识别" in _reason(garbage)
+    assert "文字识别已关闭" in _reason(tiny, Settings(ocr="never"))
+
+
+def test_a_scan_without_ocr_is_refused_with_a_hint(tmp_path: Path) -> None:
+    twin = tmp_path / "twin.pdf"
+    scanned_twin(REGULATIONS, twin, pages=[2])
+    assert "ASSISTANT_OCR=never" in _reason(twin, Settings(ocr="never"))
+
+
+@slow
+def test_a_scanned_page_recovers_its_article_headings_and_sentences(tmp_path: Path) -> None:
+    twin = scanned_twin(REGULATIONS, tmp_path / "scanned.pdf", pages=[1])
+    pages: list[int] = []
+    raw = load_document(twin, Settings(), {}, on_ocr_page=pages.append)
+    text = raw.pages[0].text.replace(" ", "")
+    assert pages == [1] and raw.meta.ocr_pages == (1,) and raw.meta.ocr_confidence > 0.9
+    assert "第二条" in text and "建立健全食品安全管理制度" in text
+
+
+@slow
+def test_an_image_upload_is_indexed_as_page_1(tmp_path: Path, make_assistant) -> None:  # type: ignore[no-untyped-def]
+    photo = tmp_path / "notice-photo.png"
+    scanned_look(render_pages(REGULATIONS, [2])[0], random.Random(7)).save(photo)
+    assistant = make_assistant()
+    report = assistant.ingest([photo])
+    assert report.added == [str(photo)] and not report.failed
+    (record,) = assistant.documents()
+    assert record.meta.file_type == "png" and record.meta.page_count == 1 and record.meta.ocr_pages == (1,)
+    chunks = assistant.store.document_chunks(record.meta.doc_id)
+    assert chunks and all(c.page_start == c.page_end == 1 for c in chunks)
+    hits = assistant.search("食品安全委员会负责分析食品安全形势", k=3)
+    assert hits and hits[0].chunk.doc_id == record.meta.doc_id
+
+
+@slow
+def test_a_pdf_of_text_and_scanned_pages_keeps_page_order(tmp_path: Path) -> None:
+    from pypdf import PdfReader, PdfWriter
+
+    scanned = scanned_twin(REGULATIONS, tmp_path / "page3.pdf", pages=[3])
+    writer = PdfWriter()
+    original = PdfReader(REGULATIONS)
+    writer.add_page(original.pages[1])
+    writer.add_page(PdfReader(scanned).pages[0])
+    writer.add_page(original.pages[3])
+    mixed = tmp_path / "mixed.pdf"
+    with mixed.open("wb") as fh:
+        writer.write(fh)
+    raw = load_document(mixed, Settings(), {})
+    assert raw.meta.ocr_pages == (2,)
+    assert [p.ocr_confidence is not None for p in raw.pages] == [False, True, False]
+    text_layer_page3 = re.sub(r"\s+", "", original.pages[2].extract_text())
+    recognised = re.sub(r"\s+", "", raw.pages[1].text)
+    assert recognised[:20] and recognised[:20] in text_layer_page3
