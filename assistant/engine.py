@@ -15,6 +15,7 @@ from assistant.embeddings import LocalSentenceEmbeddings, index_model_id
 from assistant.ingest import IngestProgress, ingest_paths
 from assistant.judge import Judge
 from assistant.lookup import LookupResult
+from assistant.preview import PreviewError, SourceView, is_paged, passage_context, render_page
 from assistant.retrieve import AssistantRetriever, HybridSearcher, Mode
 from assistant.review.classifier import BUNDLED_REVIEW_MODEL, ClaimClassifier
 from assistant.review.engine import ReviewEngine, ReviewResult
@@ -220,6 +221,16 @@ class Assistant:
     def neighbours(self, doc_id: str, article: int) -> tuple[int | None, int | None]:
         """Numbers of the articles before and after `article` in a document (for prev/next navigation)."""
         return self.searcher.snapshots.current().articles.neighbours(doc_id, article)
+
+    def source_view(self, doc_id: str, page: int, passage: str) -> SourceView:
+        """What a citation opens: its source page with the passage boxed (PDFs, scans, photos; rendered
+        on first use, then cached), or the passage in its surrounding text. Raises PreviewError."""
+        record = self.store.registry.get(doc_id)
+        if record is None:
+            raise PreviewError("该文档已不在索引中")
+        if is_paged(record.meta):
+            return SourceView(render_page(record.meta, page, passage, self.settings))
+        return passage_context(self.store.document_chunks(doc_id), passage)
 
     def retriever(self, **kwargs: Any) -> AssistantRetriever:
         """A LangChain retriever over this assistant's index."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from assistant.ocr import ocr_engine
+from assistant.ocr import OcrCache, ocr_engine
 from assistant.settings import DEFAULT_MAX_COMPRESSION_RATIO, DEFAULT_MAX_UNPACKED_MB, Settings
 from assistant.types import DocumentMeta, PageText, RawDocument
 
@@ -185,6 +185,7 @@ def _recognize_pdf_pages(
     except pdfium.PdfiumError as err:
         raise LoadError(f"PDF 页面无法渲染以做文字识别（{err}）") from err
     recognized = {}
+    cache, digest = OcrCache(settings.ocr_cache_dir), content_hash(data)
     try:
         for number in wanted:
             page = document[number - 1]
@@ -194,8 +195,11 @@ def _recognize_pdf_pages(
             scale = settings.ocr_dpi / 72
             # A huge page is rendered smaller rather than into gigabytes of pixels.
             scale = min(scale, (settings.max_image_pixels / max(width * height, 1.0)) ** 0.5)
-            image = page.render(scale=scale).to_pil()
-            recognized[number] = ocr_engine().recognize(image)
+            cached = cache.get(digest, number, settings.ocr_dpi)
+            if cached is None:
+                cached = ocr_engine().recognize(page.render(scale=scale).to_pil())
+                cache.put(digest, number, settings.ocr_dpi, cached)
+            recognized[number] = cached
             if on_ocr_page:
                 on_ocr_page(number)
     finally:
@@ -234,6 +238,7 @@ def _load_image(
     if frames > settings.max_pdf_pages:
         raise LoadError(f"图片共 {frames} 页，超过上限 {settings.max_pdf_pages} 页（ASSISTANT_MAX_PDF_PAGES）")
     pages = []
+    cache, digest = OcrCache(settings.ocr_cache_dir), content_hash(data)
     for index in range(frames):
         try:
             image.seek(index)
@@ -249,7 +254,10 @@ def _load_image(
         except (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError) as err:
             where = f"第 {index + 1} 页" if frames > 1 else ""
             raise LoadError(f"图片{where}数据不完整或已损坏，无法解码（{type(err).__name__}）") from err
-        recognized = ocr_engine().recognize(frame)
+        recognized = cache.get(digest, index + 1, 0)
+        if recognized is None:
+            recognized = ocr_engine().recognize(frame)
+            cache.put(digest, index + 1, 0, recognized)
         pages.append(PageText(index + 1, recognized.text, recognized.confidence))
         if on_ocr_page:
             on_ocr_page(index + 1)

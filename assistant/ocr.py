@@ -3,10 +3,12 @@ wheel, run by onnxruntime), lines put into reading order. Loaded once per proces
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -106,6 +108,43 @@ class OcrEngine:
             if text.strip():
                 lines.append(OcrLine(text.strip(), (min(xs), min(ys), max(xs), max(ys)), float(score)))
         return OcrPage(tuple(reading_order(lines, image.width)), image.width, image.height)
+
+
+class OcrCache:
+    """Recognised pages on disk, keyed by the file's content hash, the page and the resolution: the
+    page preview draws its highlight boxes from them without recognising again, and re-indexing an
+    unchanged scan costs nothing. A pure function of the file's bytes, so never stale."""
+
+    VERSION = 1  # bump when the engine or its settings change what a page recognises as
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _path(self, content_hash: str, page: int, dpi: int) -> Path:
+        return self.folder / content_hash[:2] / f"{content_hash}-p{page}-{dpi}-v{self.VERSION}.json"
+
+    def get(self, content_hash: str, page: int, dpi: int) -> OcrPage | None:
+        try:
+            data = json.loads(self._path(content_hash, page, dpi).read_text(encoding="utf-8"))
+            lines = tuple(OcrLine(text, (box[0], box[1], box[2], box[3]), score) for text, box, score in data["lines"])
+            return OcrPage(lines, int(data["width"]), int(data["height"]))
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
+
+    def put(self, content_hash: str, page: int, dpi: int, recognised: OcrPage) -> None:
+        path = self._path(content_hash, page, dpi)
+        data = {
+            "width": recognised.width,
+            "height": recognised.height,
+            "lines": [[line.text, list(line.box), line.score] for line in recognised.lines],
+        }
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".part")
+            partial.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+            partial.replace(path)  # whole or absent, even if the worker is killed mid-write
+        except OSError as err:  # a read-only data folder costs a re-recognition, nothing else
+            log.warning("OCR cache not written: %s", err)
 
 
 @lru_cache(maxsize=1)

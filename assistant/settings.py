@@ -396,6 +396,16 @@ class Settings(BaseSettings):
         return self.data_dir / "uploads"
 
     @property
+    def ocr_cache_dir(self) -> Path:
+        """Recognised scanned pages, keyed by file content (assistant/ocr.py OcrCache)."""
+        return self.data_dir / "ocr"
+
+    @property
+    def previews_dir(self) -> Path:
+        """Rendered source pages with highlighted passages (assistant/preview.py)."""
+        return self.data_dir / "previews"
+
+    @property
     def sessions_db(self) -> Path:
         return self.data_dir / "sessions.sqlite3"
 

@@ -321,6 +321,23 @@ def test_lookup_article_navigation_suggestions_and_search(page: Page, app: Runni
     screenshot(page, "lookup-search")
 
 
+def test_a_cited_article_opens_its_source_page_with_the_passage_boxed(page: Page, app: RunningApp) -> None:
+    open_page(page, app, "/lookup", "条文查询")
+    reference = page.get_by_label("条文引用")
+    reference.fill("广告法第十八条")
+    reference.press("Enter")
+    expect(page.get_by_role("heading", name="《中华人民共和国广告法》第十八条")).to_be_visible(
+        timeout=ANSWER_TIMEOUT
+    )
+    page.get_by_text("查看原文", exact=True).click()
+    image = page.locator('[data-testid="stImage"] img')
+    expect(image).to_be_visible(timeout=ANSWER_TIMEOUT)
+    expect(page.get_by_text(re.compile(r"原文第 \d+ 页（黄色框为引文位置）"))).to_be_visible()
+    assert image.evaluate("img => img.naturalWidth") > 500
+    no_errors(page)
+    screenshot(page, "lookup-source-page")
+
+
 def test_review_highlights_findings_and_exports_docx(page: Page, app: RunningApp, tmp_path: Path) -> None:
     open_page(page, app, "/review", "文稿审查")
     page.get_by_label("文稿内容").fill(ADVERT)

@@ -12,6 +12,7 @@ import streamlit as st
 from assistant.admin import AdminMode, AdminSession, admin_mode
 from assistant.engine import Assistant
 from assistant.ingest import IngestProgress
+from assistant.preview import PreviewError
 from assistant.render import escape_markdown, page_label
 from assistant.settings import Settings, get_settings
 from assistant.store import IndexMismatchError
@@ -117,7 +118,7 @@ def citation_header(c: Any) -> str:
     return f"[{c.number}] 《{c.title}》{c.article} · {page_label(c.page_start, c.page_end)}"
 
 
-def show_citation_body(c: Any) -> None:
+def show_citation_body(c: Any, key: str) -> None:
     meta = [
         c.heading_path,
         page_label(c.page_start, c.page_end),
@@ -126,6 +127,30 @@ def show_citation_body(c: Any) -> None:
     ]
     st.caption(escape_markdown(" · ".join(m for m in meta if m)))
     st.text(c.quote)
+    show_source(c.doc_id, c.page_start, c.quote, key)
+
+
+def show_source(doc_id: str, page: int, passage: str, key: str) -> None:
+    """On request, the cited page with the passage boxed (PDFs, scans, photos), or the passage in its
+    surrounding text (text documents); rendered only when asked, so it never delays an answer."""
+    if not st.toggle("查看原文", key=f"source-{key}", help="显示引文所在的原始页面（PDF、扫描件、图片），其他文档显示上下文"):
+        return
+    try:
+        with st.spinner("正在打开原文……"):
+            view = get_assistant().source_view(doc_id, page, passage)
+    except PreviewError as error:
+        st.warning(str(error))
+        return
+    if view.preview is not None:
+        located = "黄色框为引文位置" if view.preview.boxes else "未能在该页自动定位引文"
+        st.image(str(view.preview.image), caption=f"原文第 {view.preview.page} 页（{located}）")
+        return
+    st.caption("该文档没有分页的原件，以下为引文及其上下文：")
+    if view.before:
+        st.text(view.before)
+    st.success(escape_markdown(view.passage), icon=":material/format_quote:")
+    if view.after:
+        st.text(view.after)
 
 
 # Streamlit's own widgets carry English strings ("Upload", "200MB per file", toolbar tooltips, the

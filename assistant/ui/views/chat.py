@@ -59,7 +59,7 @@ def show_answer(answer, turn: int) -> None:  # type: ignore[no-untyped-def]
     st.text(answer.answer)
     for c in answer.citations:
         with st.expander(citation_header(c)):
-            show_citation_body(c)
+            show_citation_body(c, key=f"chat-{turn}-{c.number}")
 
 
 for number, turn in enumerate(history):

@@ -9,7 +9,7 @@ from assistant.numerals import int_to_chinese
 from assistant.render import escape_markdown, highlight_html, page_label, term_spans
 from assistant.retrieve import Mode
 from assistant.tokenize import content_terms
-from assistant.ui.common import STATUS_LABELS, get_assistant
+from assistant.ui.common import STATUS_LABELS, get_assistant, show_source
 
 assistant = get_assistant()
 st.title("条文查询")
@@ -51,6 +51,7 @@ with tab_ref:
             spans = [result.highlight] if result.highlight else []
             # highlight_html escapes the text itself.
             st.markdown(highlight_html(result.text, spans), unsafe_allow_html=True)
+            show_source(result.doc_id, result.page_start, result.text, key=f"lookup-{result.doc_id}-{result.article}")
             number = result.ref.article if result.ref else 0
             before, after = assistant.neighbours(result.doc_id, number)
             left, right = st.columns(2)

@@ -7,7 +7,7 @@ import streamlit as st
 from assistant.export.review_export import KIND_LABELS, layer_label, review_docx, review_markdown, type_line
 from assistant.render import highlight_html, page_label
 from assistant.review.drafts import DraftReadError, read_docx_bytes
-from assistant.ui.common import get_assistant
+from assistant.ui.common import get_assistant, show_source
 
 assistant = get_assistant()
 st.title("文稿审查")
@@ -64,6 +64,7 @@ if result is not None:
                 seen.add((c.title, c.article))
                 with st.expander(f"《{c.title}》{c.article} · {page_label(c.page_start, c.page_end)}"):
                     st.text(c.quote)
+                    show_source(c.doc_id, c.page_start, c.quote, key=f"review-{c.chunk_id}")
     left, right = st.columns(2)
     left.download_button("导出 Markdown", review_markdown(result), file_name="审查意见.md", mime="text/markdown")
     right.download_button(

@@ -86,7 +86,7 @@ for n, q in enumerate(session.questions, start=1):
                 for c in q.answer["citations"]:
                     cite = Citation(chunk_id="", **{k: c.get(k, "") for k in ("number", "doc_id", "title", "article", "heading_path", "page_start", "page_end", "quote", "effective_date", "status")})
                     with st.expander(citation_header(cite)):
-                        show_citation_body(cite)
+                        show_citation_body(cite, key=f"trainer-{q.id}-{cite.number}")
 
 if session.questions:
     st.subheader("导出讲义", anchor=False)
