@@ -6,12 +6,11 @@ from __future__ import annotations
 import io
 import random
 import re
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
 
+from assistant.evaluation.badfiles import png_bomb
 from assistant.evaluation.scans import render_pages, scanned_look, scanned_twin
 from assistant.loaders import LoadError, load_document
 from assistant.ocr import OcrLine, reading_order
@@ -40,17 +39,6 @@ def test_reading_order_keeps_a_row_left_to_right_and_rows_top_to_bottom() -> Non
     assert [line.text for line in reading_order(lines, 1000)] == ["第一", "条", "第二行"]
 
 
-def _png_header_only(path: Path, width: int, height: int) -> Path:
-    """A PNG whose header declares width × height and whose data is cut off: only the header is read."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\x00" * 64)))
-    return path
-
-
 def _reason(path: Path, settings: Settings | None = None) -> str:
     with pytest.raises(LoadError) as info:
         load_document(path, settings or Settings(), {})
@@ -62,8 +50,8 @@ def _reason(path: Path, settings: Settings | None = None) -> str:
 def test_bad_images_are_refused_with_a_reason_before_recognition(tmp_path: Path) -> None:
     from PIL import Image
 
-    assert "超过上限" in _reason(_png_header_only(tmp_path / "huge.png", 30_000, 30_000))
-    assert "像素，超过上限" in _reason(_png_header_only(tmp_path / "big.png", 9_000, 9_000))
+    assert "超过上限" in _reason(png_bomb(tmp_path / "huge.png"))
+    assert "像素，超过上限" in _reason(png_bomb(tmp_path / "big.png", 9_000, 9_000))
     tiny = tmp_path / "tiny.png"
     Image.new("L", (1, 1), 255).save(tiny)
     assert "太小" in _reason(tiny)

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,8 +235,6 @@ def docx_bomb(path: Path, unpacked_mb: int = 64) -> Path:
 def pdf_stream_bomb(path: Path, unpacked_mb: int = 128) -> Path:
     """A one-page PDF whose content stream is a short text operator followed by `unpacked_mb` MB of
     deflated spaces: about 128 KB on disk for the default, far more once decoded."""
-    import zlib
-
     packer = zlib.compressobj(9)
     block = b" " * (1024 * 1024)
     body = packer.compress(b"BT /F1 12 Tf 20 100 Td (x) Tj ET\n")
@@ -258,6 +257,19 @@ def pdf_stream_bomb(path: Path, unpacked_mb: int = 128) -> Path:
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
     out += b"trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     path.write_bytes(bytes(out))
+    return path
+
+
+def png_bomb(path: Path, width: int = 30_000, height: int = 30_000) -> Path:
+    """A PNG whose header declares width × height pixels (900 million by default, 2.7 GB decoded) and
+    whose data stops after a few bytes: only a loader that trusts the header before decoding is safe."""
+    import struct
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\x00" * 64)))
     return path
 
 
@@ -303,6 +315,7 @@ def make_bad_files(folder: Path, duplicate_of: Path | None = None) -> dict[str, 
         "no_ext": BadFile(no_ext, ("不支持",)),
         "docx_bomb": BadFile(docx_bomb(folder / "bomb.docx"), ("压缩炸弹",)),
         "pdf_bomb": BadFile(pdf_stream_bomb(folder / "bomb.pdf"), ("压缩炸弹",)),
+        "image_bomb": BadFile(png_bomb(folder / "poster.png"), ("超过上限",)),
         "text_flood": BadFile(text_flood(folder / "flood.txt", Settings().max_document_chars), ("超过上限",)),
     }
     if duplicate_of is not None:
