@@ -660,7 +660,7 @@ def eval_ocr(
     from assistant.evaluation.ocr import run
 
     result = run(get_settings(), documents or None, notice_pages=notice_pages)
-    _print_json({k: v for k, v in result.items() if k not in {"documents", "text", "scanned"}})
+    _print_json({k: v for k, v in result.items() if k not in {"documents", "text", "scanned", "preview_ms"}})
 
 
 @eval_app.command("reliability")

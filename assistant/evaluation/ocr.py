@@ -26,6 +26,7 @@ from assistant.evaluation.golden import (
     contains_evidence,
     first_hit_rank,
     load_retrieval_golden,
+    percentile,
 )
 from assistant.evaluation.scans import scanned_twin
 from assistant.ingest import IngestProgress
@@ -86,6 +87,21 @@ def _side(assistant: Assistant, questions: list[GoldenQuestion]) -> SideFigures:
     figures.recall_at_5 = found / max(len(questions), 1)
     figures.answer_evidence = answered / max(len(questions), 1)
     return figures
+
+
+def _preview_ms(assistant: Assistant, pdfs: list[Path]) -> list[float]:
+    """Milliseconds to open the source page of the first chunk of each page of each document (a first
+    opening: rendered, boxed and cached), slowest first."""
+    times = []
+    for pdf in pdfs:
+        first_on_page: dict[int, str] = {}
+        for chunk in assistant.store.document_chunks(make_doc_id(pdf)):
+            first_on_page.setdefault(chunk.page_start, chunk.text)
+        for page, text in first_on_page.items():
+            started = time.perf_counter()
+            assistant.source_view(make_doc_id(pdf), page, text)
+            times.append((time.perf_counter() - started) * 1000)
+    return sorted(times, reverse=True)
 
 
 def _copy_corpus(corpus: Path, target: Path) -> Path:
@@ -166,6 +182,7 @@ def run(
             )
         text_figures = _side(text_side, questions)
         scan_figures = _side(scan_side, questions)
+        preview_ms = {name: _preview_ms(side, pdfs) for name, side in (("text", text_side), ("scanned", scan_side))}
 
         notice_dir = root / "notice"
         notice_dir.mkdir()
@@ -193,6 +210,7 @@ def run(
         "notice_indexed": bool(notice_report.added),
         "failed": [(f.path, f.reason) for f in scan_report.failed + notice_report.failed],
         "samples": samples,
+        "preview_ms": preview_ms,
     }
     _write_report(result, settings, report_path or REPORTS_DIR / "ocr.md", notice_pages)
     return result
@@ -221,6 +239,13 @@ def _write_report(result: dict[str, Any], settings: Settings, path: Path, notice
         f"| article-id coverage (第X条 of the text twin found) | 1.000 | {_figure(result['article_coverage'])} |",
         f"| character error rate (indexed text, mean of documents) | — | {result['cer']:.4f} |",
         f"| recognition speed | — | {result['ocr_pages_per_second']:.2f} pages/s |",
+        "",
+        "Opening a citation's source page (first opening of each page: rendered, boxed, cached): "
+        + ", ".join(
+            f"{name} twin p50 {percentile(ms, 0.5):.0f} ms, max {max(ms, default=0):.0f} ms ({len(ms)} pages)"
+            for name, ms in result["preview_ms"].items()
+        )
+        + ".",
         "",
         f"A {notice_pages}-page scanned notice (the first {notice_pages} pages of {NOTICE_SOURCE}) indexed through "
         f"`ingest` in **{result['notice_seconds']:.0f} s** ({'indexed' if result['notice_indexed'] else 'NOT indexed'}).",
