@@ -76,7 +76,7 @@ def test_a_scan_without_ocr_is_refused_with_a_hint(tmp_path: Path) -> None:
 def test_a_scanned_page_recovers_its_article_headings_and_sentences(tmp_path: Path) -> None:
     twin = scanned_twin(REGULATIONS, tmp_path / "scanned.pdf", pages=[1])
     pages: list[int] = []
-    raw = load_document(twin, Settings(), {}, on_ocr_page=pages.append)
+    raw = load_document(twin, Settings(data_dir=tmp_path), {}, on_ocr_page=pages.append)
     text = raw.pages[0].text.replace(" ", "")
     assert pages == [1] and raw.meta.ocr_pages == (1,) and raw.meta.ocr_confidence > 0.9
     assert "第二条" in text and "建立健全食品安全管理制度" in text
@@ -110,9 +110,33 @@ def test_a_pdf_of_text_and_scanned_pages_keeps_page_order(tmp_path: Path) -> Non
     mixed = tmp_path / "mixed.pdf"
     with mixed.open("wb") as fh:
         writer.write(fh)
-    raw = load_document(mixed, Settings(), {})
+    raw = load_document(mixed, Settings(data_dir=tmp_path), {})
     assert raw.meta.ocr_pages == (2,)
     assert [p.ocr_confidence is not None for p in raw.pages] == [False, True, False]
     text_layer_page3 = re.sub(r"\s+", "", original.pages[2].extract_text())
     recognised = re.sub(r"\s+", "", raw.pages[1].text)
     assert recognised[:20] and recognised[:20] in text_layer_page3
+
+
+@slow
+def test_unreliable_pages_are_reported_and_left_out(tmp_path: Path, make_assistant) -> None:  # type: ignore[no-untyped-def]
+    # A threshold no page reaches stands in for a page too blurred to read.
+    twin = scanned_twin(REGULATIONS, tmp_path / "blurred.pdf", pages=[1])
+    with pytest.raises(LoadError, match=r"置信度都低于 1\.00"):
+        load_document(twin, Settings(data_dir=tmp_path, ocr_min_confidence=1.0), {})
+    mixed = tmp_path / "docs" / "half-scanned.pdf"
+    mixed.parent.mkdir()
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    writer.add_page(PdfReader(REGULATIONS).pages[1])
+    writer.add_page(PdfReader(twin).pages[0])
+    with mixed.open("wb") as fh:
+        writer.write(fh)
+    assistant = make_assistant(ocr_min_confidence=1.0)
+    report = assistant.ingest([mixed])
+    assert report.added == [str(mixed)]
+    assert [w.reason for w in report.warnings] == ["第 2 页扫描质量过低（文字识别置信度低于 1.00），未编入索引"]
+    (record,) = assistant.documents()
+    assert record.meta.ocr_rejected_pages == (2,) and record.meta.ocr_pages == ()
+    assert all(c.page_end == 1 for c in assistant.store.document_chunks(record.meta.doc_id))
