@@ -465,7 +465,7 @@ def eval_fit_reranker() -> None:
 def docs(
     as_json: JsonFlag = False,
 ) -> None:
-    """列出已索引的文档：标题、发布机关、日期、效力状态、段落数和页数。"""
+    """列出已索引的文档：标题、发布机关、日期、效力状态、段落数和页数（扫描件注明文字识别的页数）。"""
     records = _assistant().documents()
     rows = [{**r.meta.to_metadata(), "chunks": r.chunk_count, "pages": r.meta.page_count} for r in records]
     if as_json:
@@ -484,7 +484,7 @@ def docs(
             r["effective_date"],
             r["status"] or "—",
             str(r["chunks"]),
-            str(r["pages"] or "—"),
+            str(r["pages"] or "—") + (f"（识别 {len(r['ocr_pages'])} 页）" if r["ocr_pages"] else ""),
             Path(r["source_path"]).name,
         )
     out.print(table)
