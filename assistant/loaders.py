@@ -131,23 +131,25 @@ def _read_pdf(data: bytes, settings: Settings, on_ocr_page: OcrProgress) -> tupl
         raise LoadError(
             f"PDF 共 {n_pages} 页，超过上限 {settings.max_pdf_pages} 页（可调整 ASSISTANT_MAX_PDF_PAGES）"
         )
+    from assistant.pdf_tables import may_draw_table, pdf_table_texts
+
     pages: list[PageText] = []
+    ruled: set[int] = set()  # pages whose drawing could be a table, for `pdf_table_texts`
     for i, page in enumerate(reader.pages, start=1):
         try:
             # extract_text swallows decoding errors (a bomb would pass as an empty page): decode first.
             contents = page.get_contents()
-            if contents is not None:
-                contents.get_data()
+            content = contents.get_data() if contents is not None else b""
             text = page.extract_text() or ""
         except LimitReachedError:
             raise
         except Exception as err:  # a single broken page should not sink the document
             raise LoadError(f"PDF 第 {i} 页无法提取文字，文件可能已损坏（{type(err).__name__}）") from err
         pages.append(PageText(i, text))
+        if text.strip() and may_draw_table(page, content):
+            ruled.add(i)
     if settings.ocr != "always":  # with ocr=always every page is recognised instead
-        from assistant.pdf_tables import pdf_table_texts
-
-        tables = pdf_table_texts(data, {p.page: p.text for p in pages if p.text.strip()})
+        tables = pdf_table_texts(data, {p.page: p.text for p in pages if p.page in ruled})
         pages = [replace(p, text=tables[p.page]) if p.page in tables else p for p in pages]
     if settings.ocr != "never":
         pages = _recognize_pdf_pages(data, pages, settings, on_ocr_page)

@@ -6,9 +6,11 @@ pdfplumber finds the table grid from the ruling lines, pdfium supplies the text 
 of the rest of the page in content order), and the table's characters are replaced, where the table
 starts, by its row lines (`tables.table_lines`).
 
-Cost: pdfium counts the path segments of every page first (a few milliseconds a document); only a
-page with enough ruling to draw a table (`_MIN_SEGMENTS`) is parsed by pdfplumber. Every other page
-keeps pypdf's text exactly. pdfium's text is used rather than pdfplumber's because pdfminer reads
+Cost, in three steps so that a page without a table costs next to nothing: the page's content
+stream, already decoded by pypdf, is scanned for path operators (`may_draw_table`); only a page
+with some, or with form XObjects that could hold them, is loaded by pdfium to count its path
+segments; only a page with enough segments to draw a table (`_MIN_SEGMENTS`) is parsed by
+pdfplumber. Every page that does not get a table keeps pypdf's text exactly. pdfium's text is used rather than pdfplumber's because pdfminer reads
 no characters at all from some embedded CJK fonts that pypdf and pdfium read fine.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from typing import Any
 
 from assistant.tables import Cell, cell_text, table_lines
@@ -27,6 +30,25 @@ log = logging.getLogger(__name__)
 _MIN_SEGMENTS = 16
 # pdfium's text of a page must hold nearly as many letters and digits as pypdf's, or the page is left alone.
 _MIN_TEXT_RATIO = 0.8
+
+
+# `x y w h re` (a rectangle) or `x y l` (a line segment) in a content stream.
+_PATH_OP = re.compile(rb"\d\s+(?:re|l)\b")
+_MIN_PATH_OPS = 4
+
+
+def may_draw_table(page: Any, content: bytes) -> bool:
+    """A cheap first look at a pypdf page: at least a few rectangles or lines in its content stream,
+    or a form XObject (whose drawing this does not read). A page it rejects cannot hold a ruled table."""
+    if len(_PATH_OP.findall(content, 0, len(content))) >= _MIN_PATH_OPS:
+        return True
+    try:
+        xobjects = page["/Resources"].get_object().get("/XObject")
+        if xobjects is None:
+            return False
+        return any(x.get_object().get("/Subtype") == "/Form" for x in xobjects.get_object().values())
+    except Exception:  # an odd resource dictionary: let pdfium look
+        return True
 
 
 def _ruled_pages(document: Any, numbers: list[int]) -> list[int]:
@@ -128,7 +150,6 @@ def pdf_table_texts(data: bytes, pages: dict[int, str]) -> dict[int, str]:
     """New text for the pages (number → pypdf text) that carry a ruled table; the others are not in
     the result. A page that cannot be read this way keeps its pypdf text: tables are an improvement,
     never a reason to fail a document."""
-    import pdfplumber
     import pypdfium2 as pdfium
 
     if not pages:
@@ -142,6 +163,8 @@ def pdf_table_texts(data: bytes, pages: dict[int, str]) -> dict[int, str]:
         candidates = _ruled_pages(document, sorted(pages))
         if not candidates:
             return {}
+        import pdfplumber  # only now: its import alone costs more than the page scan
+
         with pdfplumber.open(io.BytesIO(data)) as plumber:
             for number in candidates:
                 min_chars = int(_MIN_TEXT_RATIO * sum(1 for ch in pages[number] if ch.isalnum()))
