@@ -365,3 +365,18 @@ def test_docx_without_or_with_an_empty_table(tmp_path: Path, blocks: int) -> Non
     buffer = io.BytesIO()
     document.save(buffer)
     assert docx_text(open_docx(buffer.getvalue()), marked=True) == "保健食品标签应当标注每日用量。"
+
+
+@pytest.mark.slow
+def test_a_scanned_table_is_read_as_row_lines(tmp_path: Path) -> None:
+    """The ruled table page rendered to a PNG (no text layer) and recognised with the real OCR models."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(_table_pdf(tmp_path / "目录.pdf"))
+    scan = tmp_path / "目录.png"
+    document[1].render(scale=200 / 72).to_pil().save(scan)
+    document.close()
+    lines = _lines(normalize_document(load_document(scan, Settings(), {})).text)
+    start = lines.index(BEFORE)
+    assert lines[start + 1] == "营养素：胆碱；每日最低用量：150mg；每日最高用量：1500mg"
+    assert lines[start + 5 : start + 7] == [VITAMIN_C, AFTER]
