@@ -35,12 +35,18 @@ _MIN_TEXT_RATIO = 0.8
 # `x y w h re` (a rectangle) or `x y l` (a line segment) in a content stream.
 _PATH_OP = re.compile(rb"\d\s+(?:re|l)\b")
 _MIN_PATH_OPS = 4
+# A vector drawing (a map, a chart) rather than a table: pdfplumber's grid search would take long.
+_MAX_PATH_OPS = 10_000
 
 
 def may_draw_table(page: Any, content: bytes) -> bool:
-    """A cheap first look at a pypdf page: at least a few rectangles or lines in its content stream,
-    or a form XObject (whose drawing this does not read). A page it rejects cannot hold a ruled table."""
-    if len(_PATH_OP.findall(content, 0, len(content))) >= _MIN_PATH_OPS:
+    """A cheap first look at a pypdf page: a few rectangles or lines in its content stream (but not
+    a drawing of thousands), or a form XObject (whose drawing this does not read). A page it
+    rejects is not searched for a table."""
+    ops = len(_PATH_OP.findall(content))
+    if ops > _MAX_PATH_OPS:
+        return False
+    if ops >= _MIN_PATH_OPS:
         return True
     try:
         xobjects = page["/Resources"].get_object().get("/XObject")
