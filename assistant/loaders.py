@@ -16,6 +16,7 @@ import yaml
 
 from assistant.ocr import OcrCache, ocr_engine
 from assistant.settings import DEFAULT_MAX_COMPRESSION_RATIO, DEFAULT_MAX_UNPACKED_MB, Settings
+from assistant.tables import Cell, cell_text, strip_marks, table_lines
 from assistant.types import DocumentMeta, PageText, RawDocument
 
 SUPPORTED_SUFFIXES = {".pdf", ".txt", ".md", ".markdown", ".docx", ".png", ".jpg", ".jpeg", ".tif", ".tiff"}
@@ -130,19 +131,26 @@ def _read_pdf(data: bytes, settings: Settings, on_ocr_page: OcrProgress) -> tupl
         raise LoadError(
             f"PDF 共 {n_pages} 页，超过上限 {settings.max_pdf_pages} 页（可调整 ASSISTANT_MAX_PDF_PAGES）"
         )
+    from assistant.pdf_tables import may_draw_table, pdf_table_texts
+
     pages: list[PageText] = []
+    ruled: set[int] = set()  # pages whose drawing could be a table, for `pdf_table_texts`
     for i, page in enumerate(reader.pages, start=1):
         try:
             # extract_text swallows decoding errors (a bomb would pass as an empty page): decode first.
             contents = page.get_contents()
-            if contents is not None:
-                contents.get_data()
+            content = contents.get_data() if contents is not None else b""
             text = page.extract_text() or ""
         except LimitReachedError:
             raise
         except Exception as err:  # a single broken page should not sink the document
             raise LoadError(f"PDF 第 {i} 页无法提取文字，文件可能已损坏（{type(err).__name__}）") from err
         pages.append(PageText(i, text))
+        if text.strip() and may_draw_table(page, content):
+            ruled.add(i)
+    if settings.ocr != "always":  # with ocr=always every page is recognised instead
+        tables = pdf_table_texts(data, {p.page: p.text for p in pages if p.page in ruled})
+        pages = [replace(p, text=tables[p.page]) if p.page in tables else p for p in pages]
     if settings.ocr != "never":
         pages = _recognize_pdf_pages(data, pages, settings, on_ocr_page)
     if not any(p.text.strip() for p in pages):
@@ -385,12 +393,45 @@ def open_docx(
         raise LoadError(f"DOCX 文件无法打开（{type(err).__name__}）") from err
 
 
-def docx_text(document: Any) -> str:
-    """Paragraphs, then table rows (cells separated by a full-width space), one per line."""
-    lines = [p.text for p in document.paragraphs]
-    for table in document.tables:
-        for row in table.rows:
-            lines.append("　".join(cell.text.strip() for cell in row.cells))
+def docx_table_grid(table: Any) -> list[list[Cell]]:
+    """A python-docx table as a grid: a horizontally merged cell appears once (then `span_left`),
+    a vertically merged one is repeated in each row it covers (`span_above`); grid columns a row
+    starts after or ends before are empty cells."""
+    grid: list[list[Cell]] = []
+    above: list[Any] = []  # the <w:tc> element at each grid column of the previous row
+    for row in table.rows:
+        elements: list[Any] = [None] * row.grid_cols_before + [cell._tc for cell in row.cells]
+        cells: list[Cell] = [Cell()] * row.grid_cols_before
+        texts = {id(cell._tc): cell_text(cell.text) for cell in row.cells}
+        for col, element in enumerate(elements[row.grid_cols_before :], start=row.grid_cols_before):
+            text = texts[id(element)]
+            if col > 0 and element is elements[col - 1]:
+                cells.append(Cell(text, span_left=True))
+            elif col < len(above) and element is above[col]:
+                cells.append(Cell(text, span_above=True))
+            else:
+                cells.append(Cell(text))
+        grid.append(cells)
+        above = elements
+    return grid
+
+
+def docx_text(document: Any, marked: bool = False) -> str:
+    """Paragraphs and tables in body order; a table's data rows one line each, with their column
+    headers (`tables.table_lines`). `marked` keeps the table-row marks the normalizer needs (ingest);
+    other readers (drafts) get plain lines."""
+    from docx.table import Table
+
+    lines: list[str] = []
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            try:
+                rows = table_lines(docx_table_grid(block))
+            except (ValueError, KeyError, IndexError, AttributeError, TypeError) as err:
+                raise LoadError(f"DOCX 中的表格结构已损坏，无法读取（{type(err).__name__}）") from err
+            lines += rows if marked else [strip_marks(row) for row in rows]
+        else:
+            lines.append(block.text)
     return "\n".join(lines)
 
 
@@ -402,7 +443,7 @@ def _load_docx(
     title = (document.core_properties.title or "").strip()
     if title:
         info["title"] = title
-    return [PageText(1, docx_text(document))], info
+    return [PageText(1, docx_text(document, marked=True))], info
 
 
 _LOADERS: dict[str, Callable[[Path, bytes, Settings, OcrProgress], tuple[list[PageText], dict[str, Any]]]] = {

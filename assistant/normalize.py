@@ -4,7 +4,8 @@ Rules, in order: character normalization (NFKC but keeping Chinese full-width pu
 traditional → simplified, pinyin annotations removed), web boilerplate lines, running headers /
 footers and page-number lines, hard line wraps joined (also across page breaks), spaces removed
 where PDF extraction put them between CJK and digits/CJK. Every output line remembers its source
-page, so the document keeps a page map for every character range.
+page, so the document keeps a page map for every character range. Table rows (lines the loaders
+mark with `tables.TABLE_ROW_MARK`) stay lines of their own: no wrap is joined into or out of them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
+from assistant.tables import TABLE_ROW_MARK
 from assistant.types import NormalizedDocument, RawDocument
 
 # Full-width punctuation that NFKC would fold to ASCII; legal text is quoted verbatim, so keep it.
@@ -82,10 +84,13 @@ def to_simplified(text: str) -> str:
     return str(_t2s().convert(text))  # type: ignore[attr-defined]
 
 
-def normalize_chars(text: str) -> str:
+def normalize_chars(text: str, keep_table_marks: bool = False) -> str:
     """NFKC (keeping Chinese full-width punctuation), traditional → simplified, pinyin removed,
-    control characters dropped. Line breaks are preserved."""
+    control characters dropped. Line breaks are preserved. Table-row marks are dropped too, except
+    for `normalize_document`, which reads them to keep table rows apart."""
     text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if not keep_table_marks:
+        text = text.replace(TABLE_ROW_MARK, "")
     text = "".join(
         part if part and part in _KEEP_FULLWIDTH else unicodedata.normalize("NFKC", part)
         for part in _KEEP_SPLIT.split(text)
@@ -132,6 +137,7 @@ class _Line:
     page: int
     text: str
     raw_width: float  # display width as extracted, used to detect hard wraps
+    table: bool = False  # a table row: a line of its own, never part of a wrapped paragraph
 
 
 def _display_width(line: str) -> float:
@@ -196,7 +202,7 @@ def _drop_running_lines(pages: list[list[_Line]]) -> list[list[_Line]]:
 
 def _wrap_width(lines: list[_Line]) -> float | None:
     """Width of a hard-wrapped layout, or None if the text is not hard-wrapped."""
-    widths = sorted(ln.raw_width for ln in lines if ln.raw_width > 0)
+    widths = sorted(ln.raw_width for ln in lines if ln.raw_width > 0 and not ln.table)
     if len(widths) < 12:
         return None
     width = widths[int(len(widths) * 0.9)]
@@ -217,7 +223,9 @@ def _join_wraps(lines: list[_Line], width: float | None) -> list[list[_Line]]:
             prev = paragraphs[-1][-1]
             # Lines with digits or spaces are narrower than full CJK lines, so "nearly full" counts.
             if (
-                prev.raw_width >= 0.75 * width
+                not prev.table
+                and not ln.table
+                and prev.raw_width >= 0.75 * width
                 and not prev.text.endswith(_SENTENCE_END)
                 and not STRUCTURE_START.match(ln.text)
             ):
@@ -245,10 +253,13 @@ def normalize_document(raw: RawDocument) -> NormalizedDocument:
     pages: list[list[_Line]] = []
     for page in raw.pages:
         lines = []
-        for raw_line in normalize_chars(page.text).split("\n"):
+        for raw_line in normalize_chars(page.text, keep_table_marks=True).split("\n"):
+            table = TABLE_ROW_MARK in raw_line
+            if table:
+                raw_line = raw_line.replace(TABLE_ROW_MARK, "")
             text = normalize_spaces(raw_line)
             if text:
-                lines.append(_Line(page.page, text, _display_width(raw_line)))
+                lines.append(_Line(page.page, text, _display_width(raw_line), table))
         pages.append(lines)
     pages = _drop_running_lines(pages)
     flat = _drop_boilerplate([ln for lines in pages for ln in lines])

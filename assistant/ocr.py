@@ -1,5 +1,10 @@
 """Text recognition for scanned pages and photos: RapidOCR (PP-OCRv6, models inside the `rapidocr`
-wheel, run by onnxruntime), lines put into reading order. Loaded once per process, on first use."""
+wheel, run by onnxruntime), lines put into reading order. Loaded once per process, on first use.
+
+The recognizer returns one box per stretch of text; boxes side by side on one visual row (table
+cells, a heading number and its title) become one text line. A run of rows that are split into
+aligned columns is read as a table: its data rows become `header：cell` lines (`tables.table_lines`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from assistant.tables import Cell, table_lines
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +36,8 @@ class OcrPage:
 
     @property
     def text(self) -> str:
-        return "\n".join(line.text for line in self.lines)
+        """One line per visual row (see `rows_text`)."""
+        return rows_text(self.lines)
 
     @property
     def confidence(self) -> float:
@@ -42,7 +50,9 @@ def reading_order(lines: list[OcrLine], width: int) -> list[OcrLine]:
     """Columns left to right, each top to bottom; lines of one row left to right.
 
     A page has two columns when a vertical gutter near the middle separates the boxes of most lines;
-    a line spanning the gutter (a title, a footer) is read in its place between the column blocks."""
+    a line spanning the gutter (a title, a footer) is read in its place between the column blocks.
+    A gap between a table's columns is not a gutter: a side whose rows hold several boxes, or whose
+    lines are mostly narrow (a label column), keeps the page read row by row."""
     if not lines:
         return []
     candidates = range(int(width * 0.3), int(width * 0.7), max(width // 100, 1))
@@ -54,6 +64,8 @@ def reading_order(lines: list[OcrLine], width: int) -> list[OcrLine]:
     right = [line for line in lines if line.box[0] >= gutter]
     if len(left) < 3 or len(right) < 3 or crossing[gutter] > 0.25 * len(lines):
         return _rows(lines)
+    if _tabular(left) or _tabular(right) or min(_median_width(left), _median_width(right)) < 0.25 * width:
+        return _rows(lines)  # a table with a gap between its columns, not a two-column page
     spanning = sorted((line for line in lines if line.box[0] < gutter < line.box[2]), key=_centre)
     ordered: list[OcrLine] = []
     top = float("-inf")
@@ -71,17 +83,101 @@ def _centre(line: OcrLine) -> float:
     return (line.box[1] + line.box[3]) / 2
 
 
-def _rows(lines: list[OcrLine]) -> list[OcrLine]:
-    """Top to bottom; boxes whose vertical centres lie within half a line height count as one row."""
+def _same_row(first: OcrLine, line: OcrLine) -> bool:
+    """`line` lies on the row that `first` starts: vertical centres within half `first`'s height."""
+    return abs(_centre(line) - _centre(first)) < (first.box[3] - first.box[1]) / 2
+
+
+def _row_groups(lines: list[OcrLine]) -> list[list[OcrLine]]:
     rows: list[list[OcrLine]] = []
     for line in sorted(lines, key=_centre):
-        if rows:
-            last = rows[-1][0]
-            if abs(_centre(line) - _centre(last)) < (last.box[3] - last.box[1]) / 2:
-                rows[-1].append(line)
-                continue
-        rows.append([line])
-    return [line for row in rows for line in sorted(row, key=lambda line: line.box[0])]
+        if rows and _same_row(rows[-1][0], line):
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return [sorted(row, key=lambda line: line.box[0]) for row in rows]
+
+
+def _rows(lines: list[OcrLine]) -> list[OcrLine]:
+    """Top to bottom; boxes whose vertical centres lie within half a line height count as one row."""
+    return [line for row in _row_groups(lines) for line in row]
+
+
+def _median_width(lines: list[OcrLine]) -> float:
+    """Lines of a text column mostly fill it; the cells of a table's label column are narrow."""
+    widths = sorted(line.box[2] - line.box[0] for line in lines)
+    return widths[len(widths) // 2]
+
+
+def _tabular(lines: list[OcrLine]) -> bool:
+    """Most rows of these lines hold several boxes: a column of text has one box a row."""
+    rows = _row_groups(lines)
+    return sum(1 for row in rows if len(row) >= 2) > 0.25 * len(rows)
+
+
+_MIN_TABLE_ROWS = 3  # a header and two data rows: fewer is too little evidence of a table
+
+
+def _visual_rows(lines: tuple[OcrLine, ...]) -> list[list[OcrLine]]:
+    """Lines in reading order, grouped back into rows: a line continues the current row when it is
+    on the row's height and to the right of the row's last box (a new column starts a new row)."""
+    rows: list[list[OcrLine]] = []
+    for line in lines:
+        if rows and _same_row(rows[-1][0], line) and line.box[0] >= rows[-1][-1].box[0]:
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return rows
+
+
+def _table_grid(rows: list[list[OcrLine]]) -> list[list[Cell]] | None:
+    """A run of multi-box rows as a grid, or None when its boxes do not fall into columns.
+
+    Columns are the bands where boxes overlap horizontally (cells of one column overlap, whether
+    their text is left-aligned, centred or right-aligned); each row must put at most one box in a
+    band. An empty cell is simply a band without a box."""
+    spans = sorted((line.box[0], line.box[2]) for row in rows for line in row)
+    bands: list[list[float]] = []
+    for x0, x1 in spans:
+        if bands and x0 < bands[-1][1]:
+            bands[-1][1] = max(bands[-1][1], x1)
+        else:
+            bands.append([x0, x1])
+    if len(bands) < 2:
+        return None
+    grid: list[list[Cell]] = []
+    for row in rows:
+        cells = [Cell() for _ in bands]
+        for line in row:
+            band = max(i for i, (x0, _) in enumerate(bands) if x0 <= line.box[0])
+            if cells[band].text:
+                return None
+            cells[band] = Cell(line.text)
+        grid.append(cells)
+    return grid
+
+
+def rows_text(lines: tuple[OcrLine, ...]) -> str:
+    """Recognised lines as text: each visual row one line. A run of at least three rows of two or
+    more boxes that fall into aligned columns is a table (`table_lines`: marked `header：cell`
+    lines); other rows join their boxes with a space (the normalizer drops it between Chinese
+    characters), so a normal paragraph, one box a row, reads exactly as recognised."""
+    rows = _visual_rows(lines)
+    out: list[str] = []
+    i = 0
+    while i < len(rows):
+        end = i
+        while end < len(rows) and len(rows[end]) >= 2:
+            end += 1
+        grid = _table_grid(rows[i:end]) if end - i >= _MIN_TABLE_ROWS else None
+        if grid is not None:
+            out += table_lines(grid)
+            i = end
+            continue
+        for row in rows[i : max(end, i + 1)]:
+            out.append(" ".join(line.text for line in row))
+        i = max(end, i + 1)
+    return "\n".join(out)
 
 
 class OcrEngine:
