@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -157,6 +158,20 @@ def _table_grid(rows: list[list[OcrLine]]) -> list[list[Cell]] | None:
     return grid
 
 
+_HEADING_BOX = re.compile(r"^第[一二三四五六七八九十百千零〇两\d]+[编章节条]$")
+_MAX_CELL_CHARS = 24  # a box longer than this is a line of body text (a wrapped cell spans rows)
+
+
+def _table_row(row: list[OcrLine]) -> bool:
+    """A row that may belong to a table: several boxes, all short, none a legal heading — "第一条"
+    or "第一章" recognised apart from the text after it is a heading, not a label column."""
+    return (
+        len(row) >= 2
+        and all(len(line.text) <= _MAX_CELL_CHARS for line in row)
+        and not _HEADING_BOX.match(row[0].text)
+    )
+
+
 def rows_text(lines: tuple[OcrLine, ...]) -> str:
     """Recognised lines as text: each visual row one line. A run of at least three rows of two or
     more boxes that fall into aligned columns is a table (`table_lines`: marked `header：cell`
@@ -167,7 +182,7 @@ def rows_text(lines: tuple[OcrLine, ...]) -> str:
     i = 0
     while i < len(rows):
         end = i
-        while end < len(rows) and len(rows[end]) >= 2:
+        while end < len(rows) and _table_row(rows[end]):
             end += 1
         grid = _table_grid(rows[i:end]) if end - i >= _MIN_TABLE_ROWS else None
         if grid is not None:
