@@ -140,3 +140,13 @@ def test_unreliable_pages_are_reported_and_left_out(tmp_path: Path, make_assista
     (record,) = assistant.documents()
     assert record.meta.ocr_rejected_pages == (2,) and record.meta.ocr_pages == ()
     assert all(c.page_end == 1 for c in assistant.store.document_chunks(record.meta.doc_id))
+
+
+@slow
+def test_a_multi_page_tiff_is_one_document_with_a_page_per_frame(tmp_path: Path) -> None:
+    frames = [scanned_look(image, random.Random(i)) for i, image in enumerate(render_pages(REGULATIONS, [1, 2]))]
+    tiff = tmp_path / "fax.tiff"
+    frames[0].save(tiff, save_all=True, append_images=frames[1:], compression="tiff_deflate")
+    raw = load_document(tiff, Settings(data_dir=tmp_path), {})
+    assert raw.meta.page_count == 2 and raw.meta.ocr_pages == (1, 2)
+    assert "第二条" in raw.pages[0].text and "第七条" in raw.pages[1].text
