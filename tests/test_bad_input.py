@@ -37,7 +37,7 @@ from assistant.types import IngestReport
 
 MakeAssistant = Callable[..., Assistant]
 SAFE_DOC_ID = re.compile(r"^[a-z0-9-]+$")
-REPORT_KEYS = {"added", "updated", "unchanged", "removed", "failed", "chunks"}
+REPORT_KEYS = {"added", "updated", "unchanged", "removed", "failed", "chunks", "warnings"}
 
 
 # --- helpers -------------------------------------------------------------------------------------

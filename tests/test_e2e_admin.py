@@ -24,6 +24,7 @@ from ._e2e import (
     RunningApp,
     browser_session,
     screenshot,
+    settle,
     start_app,
     stop_process_group,
     wait_for_http,
@@ -150,6 +151,7 @@ def changing_controls(page: Page) -> list:  # type: ignore[type-arg]
 
 
 def expect_changes(page: Page, *, enabled: bool) -> None:
+    settle(page)  # a rerun's stale copy of a button would be a second match
     for control in changing_controls(page):
         if enabled:
             expect(control).to_be_enabled()

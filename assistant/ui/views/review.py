@@ -64,7 +64,8 @@ if result is not None:
                 seen.add((c.title, c.article))
                 with st.expander(f"《{c.title}》{c.article} · {page_label(c.page_start, c.page_end)}"):
                     st.text(c.quote)
-                    show_source(c.doc_id, c.page_start, c.quote, key=f"review-{c.chunk_id}")
+                    # One article can be cited by several chunks (or one chunk under two labels): number them.
+                    show_source(c.doc_id, c.page_start, c.quote, key=f"review-{len(seen)}-{c.chunk_id}")
     left, right = st.columns(2)
     left.download_button("导出 Markdown", review_markdown(result), file_name="审查意见.md", mime="text/markdown")
     right.download_button(
