@@ -17,6 +17,7 @@ from ._e2e import (
     browser_session,
     build_small_corpus,
     screenshot,
+    settle,
     start_app,
     stop_process_group,
     wait_for_http,
@@ -426,6 +427,7 @@ def test_trainer_session_answers_and_handouts(page: Page, app: RunningApp, tmp_p
     for question in TRAINER_QUESTIONS:
         expect(page.get_by_text(question)).to_be_visible()
 
+    settle(page)  # a click on the button of a run being replaced is lost
     answer_all.click()
     expect(answer_all).to_have_text(re.compile(r"0 个待答"), timeout=3 * ANSWER_TIMEOUT)
     expect(answer_all).to_be_disabled()
