@@ -9,12 +9,13 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from assistant.ocr import OcrCache, ocr_engine
+from assistant.ocr import OcrCache
 from assistant.settings import DEFAULT_MAX_COMPRESSION_RATIO, DEFAULT_MAX_UNPACKED_MB, Settings
 from assistant.tables import Cell, cell_text, strip_marks, table_lines
 from assistant.types import DocumentMeta, PageText, RawDocument
@@ -177,6 +178,11 @@ def _unusable_text_layer(text: str) -> bool:
     return garbage > 0.3 * len(letters)
 
 
+def render_pdf_page(page: Any, scale: float) -> Any:
+    """A pypdfium2 page as a PIL image at `scale` × 72 dpi."""
+    return page.render(scale=scale).to_pil()
+
+
 def _recognize_pdf_pages(
     data: bytes, pages: list[PageText], settings: Settings, on_ocr_page: OcrProgress
 ) -> list[PageText]:
@@ -203,11 +209,7 @@ def _recognize_pdf_pages(
             scale = settings.ocr_dpi / 72
             # A huge page is rendered smaller rather than into gigabytes of pixels.
             scale = min(scale, (settings.max_image_pixels / max(width * height, 1.0)) ** 0.5)
-            cached = cache.get(digest, number, settings.ocr_dpi)
-            if cached is None:
-                cached = ocr_engine().recognize(page.render(scale=scale).to_pil())
-                cache.put(digest, number, settings.ocr_dpi, cached)
-            recognized[number] = cached
+            recognized[number] = cache.recognise(digest, number, settings.ocr_dpi, partial(render_pdf_page, page, scale))
             if on_ocr_page:
                 on_ocr_page(number)
     finally:
@@ -262,10 +264,7 @@ def _load_image(
         except (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError) as err:
             where = f"第 {index + 1} 页" if frames > 1 else ""
             raise LoadError(f"图片{where}数据不完整或已损坏，无法解码（{type(err).__name__}）") from err
-        recognized = cache.get(digest, index + 1, 0)
-        if recognized is None:
-            recognized = ocr_engine().recognize(frame)
-            cache.put(digest, index + 1, 0, recognized)
+        recognized = cache.recognise(digest, index + 1, 0, frame.copy)
         pages.append(PageText(index + 1, recognized.text, recognized.confidence))
         if on_ocr_page:
             on_ocr_page(index + 1)

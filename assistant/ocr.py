@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -241,6 +242,14 @@ class OcrCache:
             return OcrPage(lines, int(data["width"]), int(data["height"]))
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             return None
+
+    def recognise(self, content_hash: str, page: int, dpi: int, image: Callable[[], Any]) -> OcrPage:
+        """The cached recognition of the page, or `image()` recognised now and cached."""
+        recognised = self.get(content_hash, page, dpi)
+        if recognised is None:
+            recognised = ocr_engine().recognize(image())
+            self.put(content_hash, page, dpi, recognised)
+        return recognised
 
     def put(self, content_hash: str, page: int, dpi: int, recognised: OcrPage) -> None:
         path = self._path(content_hash, page, dpi)

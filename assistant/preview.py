@@ -9,11 +9,12 @@ import hashlib
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from assistant.loaders import IMAGE_SUFFIXES
-from assistant.ocr import OcrCache, OcrPage, ocr_engine
+from assistant.loaders import IMAGE_SUFFIXES, content_hash, render_pdf_page
+from assistant.ocr import OcrCache, OcrPage
 from assistant.settings import Settings
 from assistant.types import Chunk, DocumentMeta
 
@@ -162,17 +163,18 @@ def render_page(meta: DocumentMeta, page: int, passage: str, settings: Settings)
         data = source.read_bytes()
     except OSError as err:
         raise PreviewError("原始文件已不存在或无法读取，无法显示原页面") from err
-    if hashlib.sha256(data).hexdigest() != meta.content_hash:
+    if content_hash(data) != meta.content_hash:
         raise PreviewError("原始文件在索引后已被修改，请重新索引后再查看原页面")
     cache = OcrCache(settings.ocr_cache_dir)
     if suffix == ".pdf":
         image, boxes = _pdf_page(data, meta, page, passage, settings, cache)
     else:
         image, boxes = _image_page(data, meta, page, passage, cache)
-    boxes = [_parse_box(" ".join(f"{v:.1f}" for v in box)) for box in boxes]  # as the cache stores them
+    stored = [" ".join(f"{v:.1f}" for v in box) for box in boxes]
+    boxes = [_parse_box(line) for line in stored]  # as a cached preview returns them
     target.parent.mkdir(parents=True, exist_ok=True)
     _draw(image, boxes).save(target, format="PNG", compress_level=3)
-    boxes_file.write_text("\n".join(" ".join(f"{v:.1f}" for v in b) for b in boxes), encoding="utf-8")
+    boxes_file.write_text("\n".join(stored), encoding="utf-8")
     return PagePreview(target, page, tuple(boxes))
 
 
@@ -187,13 +189,13 @@ def _pdf_page(
             raise PreviewError(f"文档没有第 {number} 页")
         page = document[number - 1]
         scale = PREVIEW_DPI / 72
-        image = page.render(scale=scale).to_pil()
+        image = render_pdf_page(page, scale)
         if number in meta.ocr_pages:
-            recognised = cache.get(meta.content_hash, number, settings.ocr_dpi)
-            if recognised is None:  # an index built before the cache existed: recognise once
-                recognised = ocr_engine().recognize(page.render(scale=settings.ocr_dpi / 72).to_pil())
-                cache.put(meta.content_hash, number, settings.ocr_dpi, recognised)
-            return image, _recognised_boxes(recognised, passage, PREVIEW_DPI / settings.ocr_dpi)
+            # Normally cached at ingest; an index built before the cache existed recognises once here.
+            recognised = cache.recognise(
+                meta.content_hash, number, settings.ocr_dpi, partial(render_pdf_page, page, settings.ocr_dpi / 72)
+            )
+            return image, _recognised_boxes(recognised, passage, image.width / recognised.width)
         return image, _text_layer_boxes(page, passage, scale)
     finally:
         document.close()
@@ -207,10 +209,7 @@ def _image_page(data: bytes, meta: DocumentMeta, number: int, passage: str, cach
     image = Image.open(io.BytesIO(data))
     image.seek(number - 1)
     frame = image.convert("RGB")
-    recognised = cache.get(meta.content_hash, number, 0)
-    if recognised is None:
-        recognised = ocr_engine().recognize(frame)
-        cache.put(meta.content_hash, number, 0, recognised)
+    recognised = cache.recognise(meta.content_hash, number, 0, frame.copy)
     # Photos are shown at most 1600 px wide; the boxes scale with them.
     scale = min(1.0, 1600 / max(frame.width, 1))
     if scale < 1.0:

@@ -50,17 +50,41 @@ HOSTILE_TEXT = f"""# {HOSTILE_TITLE}
 SCRIPT_PAYLOAD = "<script>window.__pwned=1</script>"
 
 
-def build_small_corpus(folder: Path) -> Path:
-    """Three bundled documents with their MANIFEST rows, plus the hostile Markdown document."""
+def copy_corpus_files(folder: Path, names: tuple[str, ...]) -> Path:
+    """Bundled documents with their MANIFEST rows, copied into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in SMALL_CORPUS_FILES:
+    for name in names:
         shutil.copyfile(CORPUS / name, folder / name)
     lines = (CORPUS / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()
-    rows = [lines[0]] + [line for line in lines[1:] if line.split("\t", 1)[0] in SMALL_CORPUS_FILES]
-    assert len(rows) == len(SMALL_CORPUS_FILES) + 1, rows
+    rows = [lines[0]] + [line for line in lines[1:] if line.split("\t", 1)[0] in names]
+    assert len(rows) == len(names) + 1, rows
     (folder / "MANIFEST.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return folder
+
+
+def build_small_corpus(folder: Path) -> Path:
+    """Three bundled documents with their MANIFEST rows, plus the hostile Markdown document."""
+    copy_corpus_files(folder, SMALL_CORPUS_FILES)
     (folder / HOSTILE_NAME).write_text(HOSTILE_TEXT, encoding="utf-8")
     return folder
+
+
+@contextmanager
+def app_page(browser, timeout: float):  # type: ignore[no-untyped-def]
+    """A fresh browser context (so a fresh Streamlit session) with one page; on leaving, the page must
+    show no Streamlit exception and have raised no script error."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True, locale="zh-CN")
+    context.set_default_timeout(timeout)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield page
+        exceptions = page.locator('[data-testid="stException"]')
+        assert exceptions.count() == 0, exceptions.all_inner_texts()
+        assert not errors, errors
+    finally:
+        context.close()
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -13,16 +13,16 @@ No password on 127.0.0.1 (the default, unchanged) is covered by test_e2e_app's l
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from ._e2e import (
-    CORPUS,
     RunningApp,
+    app_page,
     browser_session,
+    copy_corpus_files,
     screenshot,
     settle,
     start_app,
@@ -101,12 +101,7 @@ def browser() -> Iterator[object]:
 @pytest.fixture(scope="module")
 def apps(tmp_path_factory: pytest.TempPathFactory, browser) -> Iterator[Apps]:  # type: ignore[no-untyped-def]
     root = tmp_path_factory.mktemp("e2e-admin")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    shutil.copyfile(CORPUS / DOCUMENT, corpus / DOCUMENT)
-    lines = (CORPUS / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()
-    rows = [lines[0]] + [line for line in lines[1:] if line.split("\t", 1)[0] == DOCUMENT]
-    (corpus / "MANIFEST.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    corpus = copy_corpus_files(root / "corpus", (DOCUMENT,))
     manager = Apps(root, corpus, browser)
     try:
         yield manager
@@ -117,18 +112,8 @@ def apps(tmp_path_factory: pytest.TempPathFactory, browser) -> Iterator[Apps]:  
 @pytest.fixture
 def page(browser) -> Iterator[Page]:  # type: ignore[no-untyped-def]
     """A fresh browser context (so a fresh Streamlit session) per test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-    context.set_default_timeout(UI_TIMEOUT)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
+    with app_page(browser, UI_TIMEOUT) as pg:
         yield pg
-        exceptions = pg.locator('[data-testid="stException"]')
-        assert exceptions.count() == 0, exceptions.all_inner_texts()
-        assert not errors, errors
-    finally:
-        context.close()
 
 
 def password_app(apps: Apps) -> RunningApp:

@@ -14,6 +14,7 @@ from ._e2e import (
     HOSTILE_TITLE,
     SCRIPT_PAYLOAD,
     RunningApp,
+    app_page,
     browser_session,
     build_small_corpus,
     screenshot,
@@ -100,20 +101,8 @@ def app(tmp_path_factory: pytest.TempPathFactory, browser) -> Iterator[RunningAp
 @pytest.fixture
 def page(app: RunningApp, browser) -> Iterator[Page]:  # type: ignore[no-untyped-def]
     """A fresh browser context (so a fresh Streamlit session) per test."""
-    context = browser.new_context(
-        viewport={"width": 1400, "height": 1000}, accept_downloads=True, locale="zh-CN"
-    )
-    context.set_default_timeout(UI_TIMEOUT)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
+    with app_page(browser, UI_TIMEOUT) as pg:
         yield pg
-        exceptions = pg.locator('[data-testid="stException"]')
-        assert exceptions.count() == 0, exceptions.all_inner_texts()
-        assert not errors, errors
-    finally:
-        context.close()
 
 
 # --- helpers -------------------------------------------------------------------------------------

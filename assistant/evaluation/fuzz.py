@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 import resource
 import time
 import zipfile
@@ -148,8 +149,6 @@ def run_fuzz(
     assistant: Assistant, folder: Path, count: int, seed: int = 20261203, on_file: Callable[[int, int], None] | None = None
 ) -> FuzzResult:
     """Make `count` variants and ingest them as one batch; what happened to each, and how long it took."""
-    import re
-
     variants = make_variants(folder, count, seed)
     started: dict[str, float] = {}
 

@@ -66,7 +66,7 @@ class SideFigures:
 
 
 def _document_text(assistant: Assistant, doc_id: str) -> tuple[str, list[str]]:
-    chunks = sorted(assistant.store.document_chunks(doc_id), key=lambda c: (c.char_start, c.chunk_id))
+    chunks = assistant.store.document_chunks(doc_id)  # in document order
     articles = list(dict.fromkeys(c.article for c in chunks if c.article))
     return "\n".join(c.text for c in chunks), articles
 

@@ -9,6 +9,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+from assistant.loaders import render_pdf_page
+
 SCAN_DPI = 200  # what an office scanner's "document" setting produces
 
 
@@ -37,7 +39,7 @@ def render_pages(pdf: Path, pages: list[int] | None = None, dpi: int = SCAN_DPI)
     document = pdfium.PdfDocument(str(pdf))
     try:
         numbers = pages or list(range(1, len(document) + 1))
-        return [document[n - 1].render(scale=dpi / 72).to_pil() for n in numbers]
+        return [render_pdf_page(document[n - 1], dpi / 72) for n in numbers]
     finally:
         document.close()
 
