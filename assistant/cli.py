@@ -502,7 +502,7 @@ def run_app(
     cmd = [
         sys.executable,
         "-m",
-        "streamlit",
+        "assistant.ui.serve",  # Streamlit's command line, loading the assistant while the server starts
         "run",
         str(ui),
         "--server.address",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -247,10 +248,21 @@ class Assistant:
             self._sessions = None
 
     def warm_up(self) -> None:
-        """Load the model and open the index now rather than on the first question."""
-        self.embeddings.embed_query("预热")
-        if self.judge is not None:
-            self.judge.score("预热", ["预热"])
-        if self.followup_judge is not None:
-            self.followup_judge.probability("预热", ["预热"])
-        self.searcher.snapshots.current()
+        """Load the models, open the index and load the word segmenter now rather than on the first
+        question — the models in one thread, the index and a first search in another (the app's cold
+        start waits for this)."""
+
+        def models() -> None:
+            self.embeddings.embed_query("预热")
+            if self.judge is not None:
+                self.judge.score("预热", ["预热"])
+            if self.followup_judge is not None:
+                self.followup_judge.probability("预热", ["预热"])
+
+        def index() -> None:
+            self.searcher.snapshots.current()
+            self.searcher.search("保健食品标签", k=1, rerank=False)  # jieba's dictionary, query word lists
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for loading in [pool.submit(models), pool.submit(index)]:
+                loading.result()

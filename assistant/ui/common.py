@@ -4,6 +4,7 @@ rendering."""
 from __future__ import annotations
 
 import contextlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,28 @@ from assistant.store import IndexMismatchError
 STATUS_LABELS = {"有效": "现行有效", "已届满": "实施期已届满", "参考资料": "参考资料（非官方文本）", "": "状态未知"}
 
 
+_loading = threading.Lock()
+_loaded: Assistant | None = None
+
+
+def load_assistant() -> Assistant:
+    """The process's one assistant, models loaded and index open — built once per process, not per
+    interaction; the launcher (`assistant.ui.serve`) starts this while the server starts, so the
+    first visitor does not wait for it. An index built by another embedding model is explained by
+    ensure_index, which offers the rebuild."""
+    global _loaded
+    with _loading:
+        if _loaded is None:
+            assistant = Assistant(get_settings())
+            with contextlib.suppress(IndexMismatchError):
+                assistant.warm_up()
+            _loaded = assistant
+        return _loaded
+
+
 @st.cache_resource(show_spinner="正在加载模型和索引……")
 def get_assistant() -> Assistant:
-    assistant = Assistant(get_settings())
-    # Model and index loaded once per process, not per interaction; an index built by another
-    # embedding model is explained by ensure_index, which offers the rebuild.
-    with contextlib.suppress(IndexMismatchError):
-        assistant.warm_up()
-    return assistant
+    return load_assistant()
 
 
 def ensure_index(assistant: Assistant) -> None:
