@@ -782,13 +782,16 @@ def train_judge(
         Path | None, typer.Option(help="样本对文件；默认 evals/training/judge/pairs.jsonl.gz。")
     ] = None,
     base: BaseModelOption = "m3e-small",
+    layers: Annotated[
+        int | None, typer.Option(help="只保留基础模型的前 N 层（更快的判断模型）；默认全部保留。")
+    ] = None,
 ) -> None:
     """从 m3e-small 微调相关性判断模型（交叉编码器），固定随机种子，权重以 fp16 保存。"""
     from assistant.judge import BUNDLED_JUDGE
     from assistant.training.judge_data import PAIRS_FILE
     from assistant.training.judge_train import train_judge as run
 
-    report = run(pairs or PAIRS_FILE, output or BUNDLED_JUDGE, base_model=base, epochs=epochs, limit=limit)
+    report = run(pairs or PAIRS_FILE, output or BUNDLED_JUDGE, base_model=base, epochs=epochs, limit=limit, layers=layers)
     _print_training(report, "pairs")
 
 

@@ -60,6 +60,7 @@ def _serve(inbox: Connection, outbox: Connection) -> None:
     """The worker's loop: (path, settings) in, ("ok", doc, chunks) or ("error", reason) out."""
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     chunkers: dict[tuple[int, int], LegalChunker] = {}
+    outbox.send(("ready",))
     while True:
         try:
             path, settings = inbox.recv()
@@ -92,6 +93,9 @@ def _serve(inbox: Connection, outbox: Connection) -> None:
             outbox.send(out_of_memory)
 
 
+WORKER_START_SECONDS = 120
+
+
 class ExtractionWorker:
     """A child process (`python -m assistant.extraction`) that prepares files one at a time; it is
     started on first use, kept for the next batch, and replaced after a timeout or a crash. A plain
@@ -115,6 +119,14 @@ class ExtractionWorker:
             self._inbox = Connection(os.dup(self._process.stdout.fileno()), writable=False)
             self._process.stdin.close()
             self._process.stdout.close()
+            # A file's time limit starts once the worker is ready: its imports take seconds on a busy machine.
+            try:
+                ready = self._inbox.poll(WORKER_START_SECONDS) and self._inbox.recv() == ("ready",)
+            except (EOFError, OSError):
+                ready = False
+            if not ready:
+                self._stop()
+                raise LoadError(f"解析进程未能在 {WORKER_START_SECONDS} 秒内启动（系统可能过于繁忙或内存不足）")
         assert self._inbox is not None and self._outbox is not None
         return self._inbox, self._outbox
 

@@ -41,6 +41,7 @@ def train_judge(
     learning_rate: float = 5e-5,
     limit: int | None = None,
     seed: int = SEED,
+    layers: int | None = None,
 ) -> TrainReport:
     """Train, evaluate on the pairs' `dev` split, save fp16 weights to `output` (replacing it)."""
     import torch
@@ -67,6 +68,8 @@ def train_judge(
         max_length=MAX_TOKENS,
         device="cpu",
         local_files_only=True,
+        # Fewer layers: the base's first `layers` transformer layers, a judge that reads faster.
+        config_kwargs={"num_hidden_layers": layers} if layers else None,
     )
     train_ds = Dataset.from_dict(
         {
@@ -115,6 +118,7 @@ def train_judge(
             "learning_rate": learning_rate,
             "seed": seed,
             "max_tokens": MAX_TOKENS,
+            "layers": model.model.config.num_hidden_layers,
             "dev": metrics,
         },
     )

@@ -1,6 +1,6 @@
 """`python -m assistant.ui.serve run app.py …`: Streamlit's own command line, in a process that starts
-loading the assistant (models, index, word segmenter) as the server starts — otherwise Streamlit
-runs the app's code, and so loads everything, only when the first browser session arrives.
+loading the assistant (models, index, word segmenter) as the server starts — otherwise Streamlit runs
+the app's code, and so loads everything, only when the first browser session arrives.
 `python -m assistant app` starts the web interface through this."""
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ def preload() -> None:
         log.exception("预加载失败，将在打开页面时重试")
 
 
-def main() -> int:
+def main() -> None:
     threading.Thread(target=preload, name="preload-assistant", daemon=True).start()
     from streamlit.web import cli
 
     sys.argv = ["streamlit", *sys.argv[1:]]
-    return int(cli.main(prog_name="streamlit") or 0)
+    cli.main(prog_name="streamlit")  # click: exits the process when the server stops
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
