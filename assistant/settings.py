@@ -193,7 +193,7 @@ class Settings(BaseSettings):
         description="Most characters (question + window, summed) the judge reads to rerank one question; past it the "
         "remaining candidates keep the fused order (at least 3 are judged). 0: no limit. Bounds answer latency: "
         "depth 6 and 2400 characters instead of 8 and 3000 kept recall@5, MRR@5 and answer evidence on the golden "
-        "set and a quarter of the dev answers, and cut ask p95 by ~15 % (evals/reports/judge-runtime.md).",
+        "set and a quarter of the dev answers, and cut ask p95 by ~15 % (evals/reports/judge-latency.md).",
     )
 
     # --- answers ---------------------------------------------------------------------------------
