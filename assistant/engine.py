@@ -259,9 +259,8 @@ class Assistant:
             if self.followup_judge is not None:
                 self.followup_judge.probability("预热", ["预热"])
 
-        def index() -> None:
-            self.searcher.snapshots.current()
-            self.searcher.search("保健食品标签", k=1, rerank=False)  # jieba's dictionary, query word lists
+        def index() -> None:  # a first search opens the index snapshot, loads jieba and the query word lists
+            self.searcher.search("保健食品标签", k=1, rerank=False)
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             for loading in [pool.submit(models), pool.submit(index)]:

@@ -163,8 +163,7 @@ class OnnxModel:
     def __init__(self, model_file: Path, tokenizer_folder: Path, max_length: int, threads: int = 0) -> None:
         import onnxruntime as ort
 
-        self.tokenizer = fast_tokenizer(tokenizer_folder, max_length)
-        self.max_length = max_length
+        self.tokenizer = fast_tokenizer(tokenizer_folder, max_length)  # truncates to max_length itself
         self.threads = threads or (os.cpu_count() or 1)
 
         def session(intra: int) -> Any:
