@@ -785,13 +785,43 @@ def train_judge(
     layers: Annotated[
         int | None, typer.Option(help="只保留基础模型的前 N 层（更快的判断模型）；默认全部保留。")
     ] = None,
+    distil: Annotated[
+        bool,
+        typer.Option(help="以教师模型的打分（train judge-teacher 写出的 logit）为目标蒸馏，而不是只学标签。"),
+    ] = False,
 ) -> None:
     """从 m3e-small 微调相关性判断模型（交叉编码器），固定随机种子，权重以 fp16 保存。"""
     from assistant.judge import BUNDLED_JUDGE
     from assistant.training.judge_data import PAIRS_FILE
     from assistant.training.judge_train import train_judge as run
 
-    report = run(pairs or PAIRS_FILE, output or BUNDLED_JUDGE, base_model=base, epochs=epochs, limit=limit, layers=layers)
+    report = run(
+        pairs or PAIRS_FILE,
+        output or BUNDLED_JUDGE,
+        base_model=base,
+        epochs=epochs,
+        limit=limit,
+        layers=layers,
+        distil=distil,
+    )
+    _print_training(report, "pairs")
+
+
+@train_app.command("judge-teacher")
+def train_judge_teacher(
+    teacher: Annotated[
+        Path | None, typer.Option(help="教师判断模型目录；默认 assistant/models/judge。")
+    ] = None,
+    pairs: Annotated[
+        Path | None, typer.Option(help="样本对文件；默认 evals/training/judge/pairs.jsonl.gz（打分写在它旁边）。")
+    ] = None,
+) -> None:
+    """用一个训练好的判断模型给全部样本对打分（logit），写在样本对文件旁（teacher_logits.json.gz），供 `train judge --distil` 蒸馏较小的判断模型。"""
+    from assistant.judge import BUNDLED_JUDGE
+    from assistant.training.judge_data import PAIRS_FILE
+    from assistant.training.judge_teacher import write_teacher_logits
+
+    report = write_teacher_logits(teacher or BUNDLED_JUDGE, get_settings().model_cache_dir, pairs or PAIRS_FILE)
     _print_training(report, "pairs")
 
 

@@ -4,14 +4,18 @@ For each runtime of the embedding model (torch fp32, onnx int8) on its own evalu
 bundled corpus: warm latency p50/p95 of `search`, `ask` (with the judge) and `review`, and the
 quality each gives on the golden set — retrieval recall@5 and MRR@5 on the in-scope questions, and
 the share of answers containing the evidence. Writes evals/reports/embedding-runtime.md with the
-ingest figures of evals/bench_ingest.py when given (--ingest-report).
+ingest figures of evals/bench_ingest.py when given (--ingest-report). Each runtime is measured in a
+process of its own, so neither one's threads and caches are in the other's timings.
 Run: .venv/bin/python evals/bench_query.py [--backends torch onnx]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -77,8 +81,19 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["torch", "onnx"])
     parser.add_argument("--ingest-report", type=Path, help="output of evals/bench_ingest.py to include")
     parser.add_argument("--report", type=Path, default=REPORTS_DIR / "embedding-runtime.md")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # one runtime, in a child process
     args = parser.parse_args()
-    results = [measure(b) for b in args.backends]
+    if args.measure:
+        print(json.dumps(measure(args.measure)))
+        return
+    results = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, __file__, "--measure", b], check=True, capture_output=True, text=True
+            ).stdout.splitlines()[-1]
+        )
+        for b in args.backends
+    ]
     keys = [k for k in results[0] if k != "backend"]
     lines = [
         "# Embedding runtime: torch fp32 versus int8 ONNX",

@@ -188,3 +188,15 @@ def test_train_judge_runs_end_to_end_on_a_tiny_slice(tmp_path: Path) -> None:
     trained = Judge(tmp_path / "j", cache_dir=tmp_path / "onnx")
     assert len(trained.score("问题", ["文字", "另一段文字"])) == 2
     assert not list((tmp_path / "j").glob("checkpoint*"))
+
+    # Distillation: the tiny judge scores the pairs as a teacher, a one-layer judge learns its logits.
+    env = {**os.environ, "ASSISTANT_MODEL_CACHE_DIR": str(tmp_path / "onnx")}
+    train = [sys.executable, "-m", "assistant", "train"]
+    for args in (
+        ["judge-teacher", "--teacher", str(tmp_path / "j"), "--pairs", str(tiny)],
+        ["judge", "--pairs", str(tiny), "--output", str(tmp_path / "d"), "--layers", "1", "--distil"],
+    ):
+        out = subprocess.run(train + args, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=600, env=env)
+        assert out.returncode == 0, out.stderr[-2000:]
+    record = json.loads((tmp_path / "d" / "training.json").read_text(encoding="utf-8"))
+    assert record["layers"] == 1 and record["distilled_from_teacher_logits"]

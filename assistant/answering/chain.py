@@ -211,7 +211,9 @@ class AnswerService:
                 sentences=checked,
                 **base,
             )
-        if lacks_asked_quantity(state["standalone"], [strip_markers(s.text) for s in kept]):
+        # The user's own words: a rewrite carries the earlier turn's wording, and with it a 几名/多少
+        # that this turn no longer asks (conversations-diagnosis.md: 1 turn fixed, none broken).
+        if lacks_asked_quantity(state["question"], [strip_markers(s.text) for s in kept]):
             return Answer(
                 answer=refusal_text(
                     "相关条文没有规定这个问题所问的具体数字（数额、期限或次数）。", closest, clauses

@@ -42,20 +42,28 @@ def train_judge(
     limit: int | None = None,
     seed: int = SEED,
     layers: int | None = None,
+    distil: bool = False,
 ) -> TrainReport:
-    """Train, evaluate on the pairs' `dev` split, save fp16 weights to `output` (replacing it)."""
+    """Train, evaluate on the pairs' `dev` split, save fp16 weights to `output` (replacing it).
+    With `distil`, the targets are a trained judge's logits (`train judge-teacher`) instead of the
+    labels: a smaller judge learns to score like the larger one, not only to separate yes from no."""
     import torch
     from datasets import Dataset
     from sentence_transformers import CrossEncoder
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.evaluation import CrossEncoderClassificationEvaluator
-    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss, MSELoss
     from transformers import set_seed
 
     started = time.monotonic()
     set_seed(seed)
     torch.manual_seed(seed)
     rows = load_pairs(pairs_file)
+    if distil:
+        from assistant.training.judge_teacher import load_teacher_logits
+
+        for row, logit in zip(rows, load_teacher_logits(pairs_file), strict=True):
+            row["teacher"] = logit
     train_rows = [r for r in rows if r.get("split") != "dev"]
     dev_rows = [r for r in rows if r.get("split") == "dev"]
     random.Random(seed).shuffle(train_rows)
@@ -75,7 +83,7 @@ def train_judge(
         {
             "question": [r["question"] for r in train_rows],
             "text": [r["text"] for r in train_rows],
-            "label": [float(r["label"]) for r in train_rows],
+            "label": [float(r["teacher"] if distil else r["label"]) for r in train_rows],
         }
     )
     evaluator = CrossEncoderClassificationEvaluator(
@@ -95,7 +103,7 @@ def train_judge(
         model=model,
         args=args,
         train_dataset=train_ds,
-        loss=BinaryCrossEntropyLoss(model),
+        loss=MSELoss(model) if distil else BinaryCrossEntropyLoss(model),
     )
     trainer.train()
     metrics = {k: float(v) for k, v in evaluator(model).items()} if dev_rows else {}
@@ -119,6 +127,7 @@ def train_judge(
             "seed": seed,
             "max_tokens": MAX_TOKENS,
             "layers": model.model.config.num_hidden_layers,
+            "distilled_from_teacher_logits": distil,
             "dev": metrics,
         },
     )
