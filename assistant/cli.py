@@ -793,17 +793,22 @@ def train_judge(
     """从 m3e-small 微调相关性判断模型（交叉编码器），固定随机种子，权重以 fp16 保存。"""
     from assistant.judge import BUNDLED_JUDGE
     from assistant.training.judge_data import PAIRS_FILE
+    from assistant.training.judge_teacher import TeacherLogitsError
     from assistant.training.judge_train import train_judge as run
 
-    report = run(
-        pairs or PAIRS_FILE,
-        output or BUNDLED_JUDGE,
-        base_model=base,
-        epochs=epochs,
-        limit=limit,
-        layers=layers,
-        distil=distil,
-    )
+    try:
+        report = run(
+            pairs or PAIRS_FILE,
+            output or BUNDLED_JUDGE,
+            base_model=base,
+            epochs=epochs,
+            limit=limit,
+            layers=layers,
+            distil=distil,
+        )
+    except TeacherLogitsError as exc:
+        err.print(str(exc))
+        raise typer.Exit(2) from None
     _print_training(report, "pairs")
 
 

@@ -16,6 +16,12 @@ from assistant.judge import BUNDLED_JUDGE, WINDOW_CHARS, Judge, passage_inputs, 
 from assistant.onnx_models import model_hash, quantized_cross_encoder
 from assistant.settings import PROJECT_ROOT
 from assistant.training.judge_data import PAIRS_FILE
+from assistant.training.judge_teacher import (
+    TeacherLogitsError,
+    load_teacher_logits,
+    pairs_digest,
+    teacher_logits_file,
+)
 from assistant.training.publish import length_bucketed_batches
 
 TWINS = Path(__file__).parent / "data" / "judge_twins.jsonl"
@@ -166,6 +172,21 @@ def test_same_batch_same_output_in_separate_processes(corpus_assistant: Assistan
     for verb in ("search", "ask"):
         first, second = run(verb, lines), run(verb, list(reversed(lines)))
         assert first == second, verb
+
+
+def test_teacher_logits_must_exist_and_match_their_pairs(tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.jsonl.gz"
+    with gzip.open(pairs, "wt", encoding="utf-8") as f:
+        f.write(json.dumps({"question": "问", "text": "答", "label": 1}, ensure_ascii=False) + "\n")
+    with pytest.raises(TeacherLogitsError, match="train judge-teacher"):
+        load_teacher_logits(pairs)
+    with gzip.open(teacher_logits_file(pairs), "wt", encoding="utf-8") as f:
+        json.dump({"pairs_sha256": pairs_digest(pairs), "logits": [1.5]}, f)
+    assert load_teacher_logits(pairs) == [1.5]
+    with gzip.open(pairs, "at", encoding="utf-8") as f:  # the pairs changed since they were scored
+        f.write(json.dumps({"question": "问", "text": "另一段", "label": 0}, ensure_ascii=False) + "\n")
+    with pytest.raises(TeacherLogitsError, match="另一份样本对"):
+        load_teacher_logits(pairs)
 
 
 @pytest.mark.slow

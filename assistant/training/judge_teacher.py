@@ -18,6 +18,10 @@ from assistant.training.judge_data import PAIRS_FILE
 from assistant.training.judge_train import TrainReport, load_pairs
 
 
+class TeacherLogitsError(RuntimeError):
+    """No usable teacher logits for a pairs file (missing, or made for other pairs)."""
+
+
 def teacher_logits_file(pairs_file: Path = PAIRS_FILE) -> Path:
     return pairs_file.with_name("teacher_logits.json.gz")
 
@@ -55,13 +59,13 @@ def load_teacher_logits(pairs_file: Path = PAIRS_FILE) -> list[float]:
     """The teacher's logits, one per line of `pairs_file`; refuses logits made for other pairs."""
     path = teacher_logits_file(pairs_file)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise TeacherLogitsError(
             f"找不到教师模型打分 {path}：请先运行 `python -m assistant train judge-teacher`。"
         )
     with gzip.open(path, "rt", encoding="utf-8") as f:
         record: dict[str, Any] = json.load(f)
     if record["pairs_sha256"] != pairs_digest(pairs_file):
-        raise ValueError(
+        raise TeacherLogitsError(
             f"{path} 是为另一份样本对文件打的分：请重新运行 `python -m assistant train judge-teacher`。"
         )
     return [float(x) for x in record["logits"]]
