@@ -78,6 +78,14 @@ class RelevanceSignals:
         return [float(getattr(self, name)) for name in self.FEATURES]
 
 
+@dataclass(frozen=True)
+class JudgeReading:
+    """How far the judge reads down the fused candidates of one search."""
+
+    depth: int  # candidates it reads at most
+    budget: int  # characters (question + window, summed) after which it stops; 0: no limit
+
+
 @dataclass
 class _Ranking:
     query: str  # normalized
@@ -274,11 +282,19 @@ class HybridSearcher:
         rerank: bool = True,
         doc_ids: list[str] | None = None,
         status: str | None = None,
+        reading: JudgeReading | None = None,
     ) -> list[Hit]:
-        return self._ranking(query, mode, rerank, doc_ids, status).hits[:k]
+        """`reading`: how far the judge reads down the fused candidates (default: the settings')."""
+        return self._ranking(query, mode, rerank, doc_ids, status, reading).hits[:k]
 
     def _ranking(
-        self, query: str, mode: Mode, rerank: bool, doc_ids: list[str] | None, status: str | None
+        self,
+        query: str,
+        mode: Mode,
+        rerank: bool,
+        doc_ids: list[str] | None,
+        status: str | None,
+        reading: JudgeReading | None = None,
     ) -> _Ranking:
         q, snap, cands = self.candidates(query, mode, doc_ids, status)
         if not q:
@@ -292,7 +308,8 @@ class HybridSearcher:
         ranked = sorted(cands, key=lambda c: (-round(c.score, 9), c.chunk.chunk_id))
         ranked = _drop_near_duplicates(ranked, snap)
         if rerank and self.judge is not None and ranked:
-            ranked = self._judged(q, ranked)
+            default = JudgeReading(self.settings.judge_depth, self.settings.judge_budget)
+            ranked = self._judged(q, ranked, reading or default)
         referenced = self._referenced_articles(q, snap, doc_ids, status)
         top = ranked[0].score if ranked else 0.0
         hits = [Hit(c, top + 1.0, cited=True) for c in referenced]
@@ -300,16 +317,16 @@ class HybridSearcher:
         hits += [Hit(c.chunk, c.score) for c in ranked if c.chunk.chunk_id not in seen]
         return _Ranking(q, snap, cands, hits, top, bool(referenced))
 
-    def _judged(self, q: str, ranked: list[Candidate]) -> list[Candidate]:
+    def _judged(self, q: str, ranked: list[Candidate], reading: JudgeReading) -> list[Candidate]:
         """The judge reorders the best fused candidates: its probability that a passage answers the
         question, plus a prior for the feature reranker's order (`rerank_prior` for its first, 0 for
-        the last of `judge_depth`). Candidates not judged keep their fused order after them."""
+        the last of `reading.depth`). Candidates not judged keep their fused order after them."""
         assert self.judge is not None
-        depth = min(self.settings.judge_depth, len(ranked))
+        depth = min(reading.depth, len(ranked))
         span = max(depth - 1, 1)  # the prior's scale does not change when the budget stops early
-        # The judge's time grows with what it reads: past `judge_budget` characters of windows it
+        # The judge's time grows with what it reads: past `reading.budget` characters of windows it
         # stops (deep candidates of long articles seldom overtake the fused order's head anyway).
-        budget, spent = self.settings.judge_budget, 0
+        budget, spent = reading.budget, 0
         for i, cand in enumerate(ranked[:depth]):
             spent += sum(len(q) + len(x) for x in passage_inputs(cand.chunk.title, cand.chunk.article, cand.chunk.text))
             if budget and spent > budget and i >= 3:

@@ -195,6 +195,19 @@ class Settings(BaseSettings):
         "depth 6 and 2400 characters instead of 8 and 3000 kept recall@5, MRR@5 and answer evidence on the golden "
         "set and a quarter of the dev answers, and cut ask p95 by ~15 % (evals/reports/judge-latency.md).",
     )
+    followup_judge_depth: int = Field(
+        default=8,
+        ge=1,
+        le=50,
+        description="judge_depth for a question that continues the conversation: its rewritten question finds "
+        "its passage 7th or 8th more often than a single question does (spent conversation sets: final-turn "
+        "evidence 0.633 at 6 / 2400, 0.684 at 8 / 3000; evals/reports/judge-latency.md).",
+    )
+    followup_judge_budget: int = Field(
+        default=3000,
+        ge=0,
+        description="judge_budget for a question that continues the conversation.",
+    )
 
     # --- answers ---------------------------------------------------------------------------------
     generator: Literal["extractive", "openai", "local"] = Field(

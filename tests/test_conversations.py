@@ -13,6 +13,7 @@ import pytest
 from assistant.answering.followup import turn_of
 from assistant.answering.followup_judge import FollowUpJudge
 from assistant.engine import Assistant
+from assistant.retrieve import Candidate, JudgeReading
 from assistant.settings import PROJECT_ROOT
 from assistant.training.followup_train import train_followup
 
@@ -67,6 +68,30 @@ def test_a_follow_up_about_the_penalty_reaches_the_article_that_punishes_the_dut
     switch = corpus_assistant.ask("保健食品的标签上必须标注哪些内容？", history=[turn])
     assert switch.standalone_question == "保健食品的标签上必须标注哪些内容？"
     assert all(c.article != "第五十八条" for c in switch.citations)
+
+
+@pytest.mark.slow
+def test_the_judge_reads_deeper_for_a_follow_up(
+    corpus_assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rewritten follow-up finds its passage lower down the fused order than a single question does."""
+    searcher = corpus_assistant.searcher
+    judged = searcher._judged
+    readings: list[JudgeReading] = []
+
+    def spy(q: str, ranked: list[Candidate], reading: JudgeReading) -> list[Candidate]:
+        readings.append(reading)
+        return judged(q, ranked, reading)
+
+    monkeypatch.setattr(searcher, "_judged", spy)
+    first = corpus_assistant.ask("保健食品广告需要审查吗？")
+    single = JudgeReading(corpus_assistant.settings.judge_depth, corpus_assistant.settings.judge_budget)
+    assert readings and set(readings) == {single}
+    readings.clear()
+    follow_up = corpus_assistant.ask("如果没审查就发出去了，会怎么罚？", history=[turn_of(first)])
+    assert follow_up.continues_conversation
+    s = corpus_assistant.settings
+    assert readings[0] == JudgeReading(s.followup_judge_depth, s.followup_judge_budget) != single
 
 
 @pytest.mark.slow

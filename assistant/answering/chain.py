@@ -19,7 +19,7 @@ from assistant.answering.relevance import assess, judged, lacks_asked_quantity
 from assistant.answering.verify import SupportContext, verify
 from assistant.judge import Judge
 from assistant.normalize import match_key, one_line_query
-from assistant.retrieve import HybridSearcher
+from assistant.retrieve import HybridSearcher, JudgeReading
 from assistant.sentences import split_sentences, strip_markers
 from assistant.settings import Settings
 from assistant.snapshot import Snapshot
@@ -140,7 +140,12 @@ class AnswerService:
             )
             hits = self._route_consequence(state, snap, hits)
             return {**state, "hits": hits, "verdict": assess(question, signals, titles)}
-        hits = self.searcher.search(question, k=self.settings.answer_k, doc_ids=doc_ids, status=status)
+        reading = None
+        if state["continues"]:
+            reading = JudgeReading(self.settings.followup_judge_depth, self.settings.followup_judge_budget)
+        hits = self.searcher.search(
+            question, k=self.settings.answer_k, doc_ids=doc_ids, status=status, reading=reading
+        )
         hits = self._route_consequence(state, snap, hits)
         # The searcher has just judged most of these passages (all but those past the judge's
         # reading budget): the judge's cache answers for them at no cost.
