@@ -201,7 +201,7 @@ class Settings(BaseSettings):
         le=50,
         description="judge_depth for a question that continues the conversation: its rewritten question finds "
         "its passage 7th or 8th more often than a single question does (spent conversation sets: final-turn "
-        "evidence 0.633 at 6 / 2400, 0.684 at 8 / 3000; evals/reports/judge-latency.md).",
+        "evidence 0.633 at 6 / 2400, 0.673 with 8 / 3000 for follow-ups; evals/reports/judge-latency.md).",
     )
     followup_judge_budget: int = Field(
         default=3000,
