@@ -621,12 +621,16 @@ def eval_review(
 def eval_conversations(
     sets: Annotated[
         list[Path] | None,
-        typer.Option("--set", help="对话集（JSONL）；默认 evals/golden/conversations_holdout_*.jsonl。"),
+        typer.Option(
+            "--set",
+            help="对话集（JSONL，可重复）；默认只测开发集 evals/golden/conversations_dev.jsonl。"
+            "盲测集只测一次：请用 --set 点名，并用 --report 另写报告。",
+        ),
     ] = None,
-    report: Annotated[Path | None, typer.Option(help="报告路径。")] = None,
+    report: Annotated[Path | None, typer.Option(help="报告路径；默认 evals/reports/conversations-dev.md。")] = None,
 ) -> None:
     """多轮对话评测：按问题形式判断追问（规则）与追问判断模型并排，报告最后一轮答案含证据率、话题切换被误合并率、
-    未识别的追问和追问耗时，写入 evals/reports/conversations.md。"""
+    未识别的追问和追问耗时。"""
     from assistant.evaluation.conversations import run
 
     _print_json(run(get_settings(), paths=sets, report_path=report))

@@ -19,7 +19,9 @@ from assistant.evaluation.retrieval import eval_settings
 from assistant.normalize import match_key
 from assistant.settings import Settings
 
-HOLDOUT_SETS = sorted(GOLDEN_DIR.glob("conversations_holdout_*.jsonl"))
+# The default is the development set: a blind set is measured once, on purpose, named with --set
+# (and its own --report), never swept up with the spent ones.
+DEV_SET = GOLDEN_DIR / "conversations_dev.jsonl"
 
 
 def load_conversations(paths: list[Path]) -> list[dict[str, Any]]:
@@ -93,7 +95,8 @@ def run(
 ) -> dict[str, Any]:
     base = Assistant(eval_settings(settings))
     base.ingest()
-    conversations = load_conversations(paths or HOLDOUT_SETS)
+    paths = paths or [DEV_SET]
+    conversations = load_conversations(paths)
     systems = {
         "rules": Assistant(
             base.settings.model_copy(update={"followup_judge": False}),
@@ -103,7 +106,7 @@ def run(
         "judge": base,
     }
     results = {name: run_conversations(a, conversations) for name, a in systems.items()}
-    _write_report(report_path or REPORTS_DIR / "conversations.md", paths or HOLDOUT_SETS, results)
+    _write_report(report_path or REPORTS_DIR / "conversations-dev.md", paths, results)
     return {
         name: {k: v for k, v in r.items() if not k.endswith("examples") and k != "final_misses"}
         for name, r in results.items()
