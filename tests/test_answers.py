@@ -21,7 +21,13 @@ from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
 
 import assistant.answering.chain as chain_module
 from assistant.answering.chain import REFUSAL_PREFIX, AnswerService
-from assistant.answering.extractive import Draft, ExtractiveGenerator, _join_lead_ins, _whole_sentence
+from assistant.answering.extractive import (
+    Draft,
+    ExtractiveGenerator,
+    _join_lead_ins,
+    _lead_in,
+    _whole_sentence,
+)
 from assistant.answering.followup import Turn, rewrite_follow_up
 from assistant.answering.llm import REFUSAL_TOKEN, ChatGenerator, GeneratorError, format_context, load_prompt
 from assistant.answering.relevance import Verdict, assess, lacks_asked_quantity
@@ -331,6 +337,26 @@ def test_a_lead_in_and_its_item_are_quoted_as_one_line() -> None:
         "（四）与药品进行比较；",
     ]
     assert _join_lead_ins(["第一句。", "第二句。"]) == ["第一句。", "第二句。"]
+
+
+def test_an_item_of_a_penalty_article_brings_the_whole_lead_in_with_the_fine() -> None:
+    # 食品安全法第一百二十六条 (abridged): the fine is in the lead-in's second clause, not the one ending "：".
+    sentences = split_sentences(
+        "第一百二十六条 违反本法规定，有下列情形之一的，由县级以上人民政府食品安全监督管理部门责令改正，给予警告；"
+        "拒不改正的，处五千元以上五万元以下罚款；情节严重的，责令停产停业，直至吊销许可证：\n"
+        "（一）食品、食品添加剂生产者未按规定对采购的食品原料进行检验；\n"
+        "（六）食品生产经营者安排未取得健康证明的人员从事接触直接入口食品的工作；\n"
+        "（七）未按规定处理；\n有前款第一项情形的，处二千元以下罚款：\n（一）甲；",
+        min_chars=2,
+    )
+    colons = [i for i, s in enumerate(sentences) if s.text.endswith("：")]
+    lead = [s.text for s in _lead_in(sentences, colons[0])]
+    assert lead[1:] == [
+        "拒不改正的，处五千元以上五万元以下罚款；",
+        "情节严重的，责令停产停业，直至吊销许可证：",
+    ]
+    # The items of an earlier list are never part of the next list's lead-in.
+    assert [s.text for s in _lead_in(sentences, colons[1])] == ["有前款第一项情形的，处二千元以下罚款："]
 
 
 def test_a_clause_brings_the_rest_of_its_sentence_but_not_what_came_before() -> None:

@@ -71,6 +71,18 @@ def test_a_follow_up_about_the_penalty_reaches_the_article_that_punishes_the_dut
 
 
 @pytest.mark.slow
+def test_a_penalty_follow_up_quotes_the_item_that_restates_the_duty_and_its_fine(
+    corpus_assistant: Assistant,
+) -> None:
+    """食品安全法第一百二十六条 punishes breaking 第四十五条 without naming it: no graph edge leads there."""
+    first = corpus_assistant.ask("我开了家面馆，后厨帮工要不要办健康证？")
+    follow_up = corpus_assistant.ask("没办就让他上岗了，查到了怎么处理？", history=[turn_of(first)])
+    assert follow_up.citations[0].article == "第一百二十六条"
+    assert "安排未取得健康证明" in follow_up.answer
+    assert "拒不改正的，处五千元以上五万元以下罚款" in follow_up.answer
+
+
+@pytest.mark.slow
 def test_the_judge_reads_deeper_for_a_follow_up(
     corpus_assistant: Assistant, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from assistant.answering.penalty import with_penalties
+from assistant.answering.penalty import _restating_items, with_penalties
 from assistant.citegraph import CitationGraph
 from assistant.crossrefs import parse_references
 from assistant.engine import Assistant
@@ -152,6 +152,20 @@ def test_a_consequence_question_gets_the_penalty_article_first(graph: CitationGr
     unrelated = [Hit(c, 0.5) for c in articles.article(ad_law, 2)]
     assert with_penalties(snap, unrelated, [(ad_law, 18)])[0].chunk.article == "第五十八条"  # type: ignore[arg-type]
     assert with_penalties(snap, unrelated, []) == unrelated  # type: ignore[arg-type]
+
+
+def test_a_penalty_article_that_restates_the_duty_offers_the_item_restating_it(graph: CitationGraph) -> None:
+    food_law = _doc(graph, "中华人民共和国食品安全法")
+    articles = graph.articles
+    snap = SimpleNamespace(articles=articles, citations=graph)
+    # 第一百二十六条 punishes breaking 第四十五条 (health certificates) by describing the act, not by number.
+    assert not graph.penalties_for(food_law, 45)
+    found = [c for n in (144, 126) for c in articles.article(food_law, n)]
+    candidates = _restating_items(snap, found, (food_law, 45))  # type: ignore[arg-type]
+    chunks, item = next((chunks, item) for chunks, item in candidates if chunks[0].article == "第一百二十六条")
+    assert "安排未取得健康证明" in item
+    # The article's opening part comes along: it holds the fine.
+    assert "拒不改正的，处五千元以上五万元以下罚款" in " ".join(c.text for c in chunks)
 
 
 @pytest.mark.slow

@@ -53,6 +53,23 @@ def _repeats_title(chunk: Chunk, sentence: Sentence) -> bool:
     return key in match_key(chunk.title) or key in match_key(chunk.heading_path.split(" > ")[-1])
 
 
+def _lead_in(sentences: list[Sentence], colon: int, limit: int = 3) -> list[Sentence]:
+    """The lead-in of an enumerated list: the clause ending in "：" and the clauses of its sentence
+    before it. A penalty article's lead-in holds the fine in an earlier clause ("…责令改正，给予警告；
+    拒不改正的，处五千元以上五万元以下罚款；情节严重的，…吊销许可证："), which an answer about one of
+    its items must quote."""
+    start = colon
+    while (
+        start > 0
+        and colon - start < limit
+        and sentences[start - 1].text.endswith(("；", ";"))
+        and not _ITEM.match(sentences[start - 1].text)
+        and not _ARTICLE_HEAD.fullmatch(sentences[start - 1].text)
+    ):
+        start -= 1
+    return sentences[start : colon + 1]
+
+
 def _whole_sentence(sentences: list[Sentence], idx: int, limit: int = 2) -> list[Sentence]:
     """The clauses after clause `idx` up to the end of its sentence ("。"), at most `limit`: a duty
     split at "；" comes with its condition or consequence ("…进行审查；未经审查，不得发布。"). The
@@ -193,10 +210,11 @@ class ExtractiveGenerator:
             return [chosen]
         group = [chosen]
         if _ITEM.match(chosen.text):
-            lead = next((s for s in reversed(sentences[:idx]) if s.text.endswith(("：", ":"))), None)
+            lead = next((j for j in range(idx - 1, -1, -1) if sentences[j].text.endswith(("：", ":"))), None)
             if lead is not None:
-                group.insert(0, lead)
+                group[:0] = _lead_in(sentences, lead)
         if chosen.text.endswith(("：", ":")):
+            group[:0] = _lead_in(sentences, idx)[:-1]
             group += [s for s in sentences[idx + 1 : idx + 7] if _ITEM.match(s.text)]
         if idx + 1 < len(sentences) and _EXCEPTION_START.match(sentences[idx + 1].text):
             group.append(sentences[idx + 1])

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import yaml
 
+from assistant.normalize import match_key
 from assistant.numerals import article_number
+from assistant.sentences import split_sentences
 from assistant.snapshot import Snapshot
 from assistant.types import Chunk, Hit
 
@@ -19,6 +21,7 @@ _CUES_FILE = Path(__file__).resolve().parent.parent / "data" / "consequences.yam
 _RETRIEVED_DUTIES = 2  # how many of the best retrieved articles may stand for "the duty at hand"
 _MAX_CANDIDATES = 6  # penalty articles the judge chooses among (by one sentence each: cheap)
 _SENTENCE_CHARS = 200
+_RESTATING = 3  # penalty articles found by their words that the judge chooses among
 
 
 @lru_cache(maxsize=1)
@@ -75,6 +78,51 @@ def _penalty_articles(snap: Snapshot, duty: tuple[str, int]) -> list[tuple[tuple
     return out
 
 
+def _bigrams(text: str) -> set[str]:
+    key = match_key(text)
+    return {key[i : i + 2] for i in range(len(key) - 1)}
+
+
+def _liability_chapter(snap: Snapshot, doc_id: str) -> list[Chunk]:
+    return [
+        c
+        for parts in snap.articles.articles.get(doc_id, {}).values()
+        for c in parts
+        if "法律责任" in c.heading_path
+    ]
+
+
+def _restating_items(
+    snap: Snapshot, chunks: list[Chunk], duty: tuple[str, int]
+) -> list[tuple[list[Chunk], str]]:
+    """Penalty articles found by their words, each with the sentence (usually an item, "（六）安排未取得
+    健康证明的人员…") that restates the duty's act most closely. A penalty article that describes the act
+    instead of citing the duty's number has no `penalty` edge; its opening is a lead-in shared by many
+    acts, so the item is what tells the candidates apart, and what ranks them: the `_RESTATING` whose
+    item shares most with the duty. Words shared by many of the candidates' sentences (违反本法规定,
+    监督管理部门) count for little."""
+    duty_words = _bigrams("".join(c.text for c in snap.articles.article(*duty)))
+    sentences = {c.chunk_id: [s.text for s in split_sentences(c.text, min_chars=6)] for c in chunks}
+    spread: dict[str, int] = {}
+    for texts in sentences.values():
+        for text in texts:
+            for bigram in _bigrams(text) & duty_words:
+                spread[bigram] = spread.get(bigram, 0) + 1
+
+    def restating(text: str) -> float:
+        return sum(1 / spread[b] for b in _bigrams(text) & duty_words if b in spread)
+
+    ranked: list[tuple[float, list[Chunk], str]] = []
+    for chunk in chunks:
+        item = max(sentences[chunk.chunk_id] or [chunk.text[:_SENTENCE_CHARS]], key=restating)
+        key = _key(chunk.doc_id, chunk.article)
+        # The article's opening part with the item's part: the opening holds the penalty itself.
+        parts = snap.articles.article(*key)[:1] if key else []
+        ranked.append((restating(item), list(dict.fromkeys([chunk, *parts])), item))
+    ranked.sort(key=lambda r: -r[0])  # stable: equal ones keep the search's order
+    return [(found, item) for _, found, item in ranked[:_RESTATING]]
+
+
 def with_penalties(
     snap: Snapshot,
     hits: list[Hit],
@@ -85,7 +133,9 @@ def with_penalties(
     """`hits` with the penalty article for the duty at hand first. The duty: an article the question
     cites, then one the conversation cited, then, inside a conversation, the best retrieved ones
     (unless the best already punishes). Its penalty articles come from the graph (those of the first duty that has any);
-    where it has none, `search_liability` may find one in the duty's document by its words.
+    where it has none, the duty's document's 法律责任 chapter is read for the articles that restate its
+    act — or, where the "duty" is itself a penalty article (the earlier turn asked for the advertiser's
+    fine, this one asks "代言人呢？"), `search_liability` finds one there by the question's words.
     `score` (the judge, on each candidate's sentence naming the duty) picks the best of several;
     unchanged hits if there is none."""
     duties = [k for h in hits if h.cited and (k := _key(h.chunk.doc_id, h.chunk.article))]
@@ -100,8 +150,13 @@ def with_penalties(
     # breaking it as a whole rules out those for single 款/项 of it.
     found = next((found for duty in duties if (found := _penalty_articles(snap, duty))), [])
     candidates = ([c for c, whole in found if whole] or [c for c, _ in found])[:_MAX_CANDIDATES]
-    if not candidates and duties and search_liability is not None:
-        candidates = [([c], c.text[:_SENTENCE_CHARS]) for c in search_liability(duties[0][0])]
+    if not candidates and duties:
+        duty = duties[0]
+        if any("法律责任" in c.heading_path for c in snap.articles.article(*duty)):
+            searched = search_liability(duty[0]) if search_liability is not None else []
+            candidates = [([c], c.text[:_SENTENCE_CHARS]) for c in searched]
+        else:
+            candidates = _restating_items(snap, _liability_chapter(snap, duty[0]), duty)
     if not candidates:
         return hits
     if score is not None and len(candidates) > 1:
