@@ -129,6 +129,13 @@ def match_key(text: str) -> str:
     return _MATCH_DROP.sub("", normalize_chars(text)).lower()
 
 
+def char_bigrams(text: str) -> set[str]:
+    """The pairs of adjacent characters of `match_key(text)`: what two Chinese texts share, without a
+    tokenizer."""
+    key = match_key(text)
+    return {key[i : i + 2] for i in range(len(key) - 1)}
+
+
 # --- line-level rules -------------------------------------------------------------------------
 
 

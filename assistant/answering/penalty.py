@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from assistant.normalize import match_key
+from assistant.normalize import char_bigrams
 from assistant.numerals import article_number
 from assistant.sentences import split_sentences
 from assistant.snapshot import Snapshot
@@ -39,10 +39,14 @@ def _key(doc_id: str, article: str) -> tuple[str, int] | None:
     return (doc_id, number) if number else None
 
 
+def _in_liability_chapter(chunk: Chunk) -> bool:
+    return "法律责任" in chunk.heading_path
+
+
 def _punishes(snap: Snapshot, chunk: Chunk) -> bool:
     """Whether the chunk's article is itself a penalty article (then it answers the question)."""
     key = _key(chunk.doc_id, chunk.article)
-    return "法律责任" in chunk.heading_path or bool(
+    return _in_liability_chapter(chunk) or bool(
         key and any(e.kind == "penalty" for e in snap.citations.edges_from(*key))
     )
 
@@ -78,17 +82,12 @@ def _penalty_articles(snap: Snapshot, duty: tuple[str, int]) -> list[tuple[tuple
     return out
 
 
-def _bigrams(text: str) -> set[str]:
-    key = match_key(text)
-    return {key[i : i + 2] for i in range(len(key) - 1)}
-
-
 def _liability_chapter(snap: Snapshot, doc_id: str) -> list[Chunk]:
     return [
         c
         for parts in snap.articles.articles.get(doc_id, {}).values()
         for c in parts
-        if "法律责任" in c.heading_path
+        if _in_liability_chapter(c)
     ]
 
 
@@ -101,16 +100,16 @@ def _restating_items(
     acts, so the item is what tells the candidates apart, and what ranks them: the `_RESTATING` whose
     item shares most with the duty. Words shared by many of the candidates' sentences (违反本法规定,
     监督管理部门) count for little."""
-    duty_words = _bigrams("".join(c.text for c in snap.articles.article(*duty)))
+    duty_words = char_bigrams("".join(c.text for c in snap.articles.article(*duty)))
     sentences = {c.chunk_id: [s.text for s in split_sentences(c.text, min_chars=6)] for c in chunks}
     spread: dict[str, int] = {}
     for texts in sentences.values():
         for text in texts:
-            for bigram in _bigrams(text) & duty_words:
+            for bigram in char_bigrams(text) & duty_words:
                 spread[bigram] = spread.get(bigram, 0) + 1
 
     def restating(text: str) -> float:
-        return sum(1 / spread[b] for b in _bigrams(text) & duty_words if b in spread)
+        return sum(1 / spread[b] for b in char_bigrams(text) & duty_words if b in spread)
 
     ranked: list[tuple[float, list[Chunk], str]] = []
     for chunk in chunks:
@@ -119,7 +118,7 @@ def _restating_items(
         # The article's opening part with the item's part: the opening holds the penalty itself.
         parts = snap.articles.article(*key)[:1] if key else []
         ranked.append((restating(item), list(dict.fromkeys([chunk, *parts])), item))
-    ranked.sort(key=lambda r: -r[0])  # stable: equal ones keep the search's order
+    ranked.sort(key=lambda r: -r[0])  # stable: equal ones keep the chapter's order
     return [(found, item) for _, found, item in ranked[:_RESTATING]]
 
 
@@ -152,7 +151,7 @@ def with_penalties(
     candidates = ([c for c, whole in found if whole] or [c for c, _ in found])[:_MAX_CANDIDATES]
     if not candidates and duties:
         duty = duties[0]
-        if any("法律责任" in c.heading_path for c in snap.articles.article(*duty)):
+        if any(_in_liability_chapter(c) for c in snap.articles.article(*duty)):
             searched = search_liability(duty[0]) if search_liability is not None else []
             candidates = [([c], c.text[:_SENTENCE_CHARS]) for c in searched]
         else:

@@ -23,7 +23,7 @@ from typing import Any
 
 from assistant.judge import passage_inputs, sentence_input
 from assistant.loaders import make_doc_id
-from assistant.normalize import match_key, normalize_query
+from assistant.normalize import char_bigrams, match_key, normalize_query
 from assistant.sentences import split_sentences
 from assistant.settings import PROJECT_ROOT, Settings
 from assistant.types import Chunk
@@ -64,16 +64,11 @@ class PairWriter:
         self.rows.append({"question": question, "text": text, "label": label, "kind": kind, "split": split})
 
 
-def _bigrams(text: str) -> set[str]:
-    key = match_key(text)
-    return {key[i : i + 2] for i in range(len(key) - 1)}
-
-
 def hardest_window(question: str, chunk: Chunk) -> str:
     """The window of a negative passage that shares most with the question (the hardest one)."""
-    q = _bigrams(question)
+    q = char_bigrams(question)
     inputs = passage_inputs(chunk.title, chunk.article, chunk.text)
-    return max(inputs, key=lambda w: (len(q & _bigrams(w)), -len(w)))
+    return max(inputs, key=lambda w: (len(q & char_bigrams(w)), -len(w)))
 
 
 def answer_window(chunk: Chunk, answer_key: str) -> str | None:
