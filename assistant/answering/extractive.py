@@ -64,7 +64,6 @@ def _lead_in(sentences: list[Sentence], colon: int, limit: int = 3) -> list[Sent
         and colon - start < limit
         and sentences[start - 1].text.endswith(("；", ";"))
         and not _ITEM.match(sentences[start - 1].text)
-        and not _ARTICLE_HEAD.fullmatch(sentences[start - 1].text)
     ):
         start -= 1
     return sentences[start : colon + 1]

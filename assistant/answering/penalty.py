@@ -113,11 +113,12 @@ def _restating_items(
 
     ranked: list[tuple[float, list[Chunk], str]] = []
     for chunk in chunks:
-        item = max(sentences[chunk.chunk_id] or [chunk.text[:_SENTENCE_CHARS]], key=restating)
+        texts = sentences[chunk.chunk_id] or [chunk.text[:_SENTENCE_CHARS]]
+        shared, item = max(((restating(t), t) for t in texts), key=lambda x: x[0])
         key = _key(chunk.doc_id, chunk.article)
         # The article's opening part with the item's part: the opening holds the penalty itself.
         parts = snap.articles.article(*key)[:1] if key else []
-        ranked.append((restating(item), list(dict.fromkeys([chunk, *parts])), item))
+        ranked.append((shared, list(dict.fromkeys([chunk, *parts])), item))
     ranked.sort(key=lambda r: -r[0])  # stable: equal ones keep the chapter's order
     return [(found, item) for _, found, item in ranked[:_RESTATING]]
 
