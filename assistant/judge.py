@@ -41,8 +41,11 @@ class Calibration:
 
     gate: float = 0.5  # answer when the best retrieved passage scores at least this
     rerank_prior: float = 0.3  # weight of the feature reranker's order next to the judge's probability
-    second_source: float = 0.5  # a further source is quoted only when its best sentence scores at least this
-    extra_sentence: float = 0.8  # a further sentence of a source: at least this share of the source's best
+    # A further source is quoted only when its best sentence scores at least this; a further sentence
+    # of a source when it scores at least `extra_sentence` of the source's best. Chosen on the spent
+    # conversation sets and the dev questions (evals/reports/answer-breadth.md).
+    second_source: float = 0.25
+    extra_sentence: float = 0.6
 
     @classmethod
     def load(cls, folder: Path) -> Calibration:
