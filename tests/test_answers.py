@@ -459,6 +459,18 @@ def test_follow_up_uses_the_previous_standalone_question() -> None:
     assert rewrite_follow_up("那备案呢？", history) == "保健食品备案需要哪些材料？"
 
 
+def test_follow_up_naming_a_term_the_previous_question_has_is_not_swapped() -> None:
+    history = [Turn("维生素C咀嚼片保健食品是要注册还是备案？")]
+    rewritten = rewrite_follow_up("备案要准备哪些材料？", history, continues=True)
+    assert rewritten == "维生素C咀嚼片保健食品是要注册还是备案，备案要准备哪些材料？"
+
+
+def test_follow_up_opening_with_a_discourse_word_leaves_no_stray_comma() -> None:
+    history = [Turn("保健食品广告要经过谁审查？")]
+    rewritten = rewrite_follow_up("另外，审查要多久？", history, continues=True)
+    assert rewritten == "保健食品广告要经过谁审查，审查要多久？"
+
+
 def test_without_history_the_question_is_unchanged() -> None:
     assert rewrite_follow_up("那注册呢？", []) == "那注册呢？"
 

@@ -63,11 +63,14 @@ def rewrite_follow_up(question: str, history: list[Turn], continues: bool | None
         return question
     previous = history[-1].standalone_question or history[-1].question
     previous = normalize_query(previous).replace("\n", " ")
-    core = _TRAILING.sub("", _ELLIPTIC_START.sub("", question)).strip()
+    # "另外，…" loses its opening word, and with it the comma after it.
+    core = _TRAILING.sub("", _ELLIPTIC_START.sub("", question)).strip().lstrip("，,、；;：: ")
     for group in slots():
         new_terms = [t for t in group if t in core]
         old_terms = [t for t in group if t in previous and t not in core]
-        if new_terms and old_terms:
+        # The earlier question already names the new term ("是要注册还是备案？" → "备案要准备哪些材料？"):
+        # nothing to swap, the follow-up asks within its frame.
+        if new_terms and old_terms and not any(t in previous for t in new_terms):
             # Longest first, so "特殊医学用途配方食品" is not half-replaced via "食品".
             old = max(old_terms, key=len)
             rewritten = previous.replace(old, max(new_terms, key=len))
