@@ -34,6 +34,14 @@ MEASURED_CONVERSATIONS = [
         "conversations_dev.jsonl",
         "conversations_holdout_ka.jsonl",
         "conversations_holdout_kb.jsonl",
+        "conversations_holdout_kc.jsonl",
+        "conversations_holdout_ke.jsonl",
+        "conversations_holdout_kf.jsonl",
+        "conversations_holdout_kg.jsonl",
+        "conversations_holdout_kh.jsonl",
+        "conversations_holdout_ki.jsonl",
+        "conversations_holdout_kj.jsonl",
+        "conversations_holdout_kk.jsonl",
     )
 ]
 SEED = 20261203
