@@ -471,6 +471,16 @@ def test_follow_up_opening_with_a_discourse_word_leaves_no_stray_comma() -> None
     assert rewritten == "保健食品广告要经过谁审查，审查要多久？"
 
 
+def test_a_spoken_opener_before_a_whole_question_is_dropped() -> None:
+    history = [Turn("保健食品广告要经过谁审查？")]
+    question = "还有个事，我们饭馆的食品经营许可证一般能用几年？"
+    assert rewrite_follow_up(question, history, continues=False) == "我们饭馆的食品经营许可证一般能用几年？"
+    assert rewrite_follow_up("顺便问下，审查要多久？", history, continues=True) == "保健食品广告要经过谁审查，审查要多久？"
+    # Without a comma it is part of the question ("另外这些…"), and an opener alone is kept as asked.
+    assert rewrite_follow_up("另外这些要备案吗？", []) == "另外这些要备案吗？"
+    assert rewrite_follow_up("对了，", history, continues=False) == "对了，"
+
+
 def test_without_history_the_question_is_unchanged() -> None:
     assert rewrite_follow_up("那注册呢？", []) == "那注册呢？"
 

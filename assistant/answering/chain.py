@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from assistant.answering.extractive import Draft, ExtractiveGenerator, source_label
-from assistant.answering.followup import Turn, is_follow_up, rewrite_follow_up
+from assistant.answering.followup import Turn, is_follow_up, rewrite_follow_up, without_opener
 from assistant.answering.followup_judge import FollowUpJudge
 from assistant.answering.llm import ChatGenerator, GeneratorError, make_chat_model
 from assistant.answering.local_llm import local_chat_generator, local_server
@@ -110,7 +110,7 @@ class AnswerService:
         if len(question) > limit:
             question = question[:limit]
             notice = f"问题过长（超过 {limit} 字），只使用了前 {limit} 字。"
-        standalone, continues = question, False
+        standalone, continues = without_opener(question), False
         if history:
             continues = (
                 self.followup_judge.continues(question, [t.question for t in history])

@@ -20,6 +20,9 @@ from assistant.types import Answer
 _SLOTS_FILE = Path(__file__).resolve().parent.parent / "data" / "followup_slots.yaml"
 _ELLIPTIC_START = re.compile(r"^(?:那|那么|那如果|如果是|如果|要是|还有|另外|再问|换成|改成|是不是也|也)")
 _TRAILING = re.compile(r"(?:呢|吗|啊|呀)?[？?。！!]*$")
+# "还有个事，…" / "另外问下，…" / "对了，…": a spoken opener before a whole question says only that a
+# question follows; the search and the judge read the question without it.
+_OPENER = re.compile(r"^(?:另外|还有|对了|顺便|再)(?:个事|个问题|一件事|一个问题|问一下|问下|问问)?[，,：:]\s*")
 _PRONOUN = re.compile(r"这个|这种|这样|这条|该条|上述|它|他们|这些|那个|那种|前者|后者")
 
 
@@ -49,6 +52,11 @@ def slots() -> list[list[str]]:
     return [[str(t) for t in group] for group in data.get("slots", [])]
 
 
+def without_opener(question: str) -> str:
+    rest = _OPENER.sub("", question.strip())
+    return rest if len(rest) >= 4 else question.strip()
+
+
 def is_follow_up(question: str) -> bool:
     q = question.strip()
     core = _TRAILING.sub("", _ELLIPTIC_START.sub("", q))
@@ -60,11 +68,11 @@ def rewrite_follow_up(question: str, history: list[Turn], continues: bool | None
     `continues`: the follow-up judge's decision; None decides by the question's form alone."""
     question = normalize_query(question).replace("\n", " ")
     if not history or not (is_follow_up(question) if continues is None else continues):
-        return question
+        return without_opener(question)
     previous = history[-1].standalone_question or history[-1].question
     previous = normalize_query(previous).replace("\n", " ")
     # "另外，…" loses its opening word, and with it the comma after it.
-    core = _TRAILING.sub("", _ELLIPTIC_START.sub("", question)).strip().lstrip("，,、；;：: ")
+    core = _TRAILING.sub("", _ELLIPTIC_START.sub("", without_opener(question))).strip().lstrip("，,、；;：: ")
     for group in slots():
         new_terms = [t for t in group if t in core]
         old_terms = [t for t in group if t in previous and t not in core]
