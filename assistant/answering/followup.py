@@ -64,8 +64,9 @@ def is_follow_up(question: str) -> bool:
 
 
 def rewrite_follow_up(question: str, history: list[Turn], continues: bool | None = None) -> str:
-    """A standalone version of `question` given earlier turns (the question itself if it stands alone).
-    `continues`: the follow-up judge's decision; None decides by the question's form alone."""
+    """A standalone version of `question` given earlier turns (the question itself, without a spoken
+    opener, if it stands alone). `continues`: the follow-up judge's decision; None decides by the
+    question's form alone."""
     question = normalize_query(question).replace("\n", " ")
     if not history or not (is_follow_up(question) if continues is None else continues):
         return without_opener(question)
