@@ -524,6 +524,11 @@ def test_a_question_for_a_figure_needs_a_quoted_figure() -> None:
     assert lacks_asked_quantity("广告审查要交多少审查费？", ["处广告费用一倍以上三倍以下的罚款，处十万元以下的罚款。"])
     assert lacks_asked_quantity("过多长时间就不能再起诉？", ["依照食品安全法第一百四十八条第二款规定起诉。"])
     assert lacks_asked_quantity("赠品最多占售价的百分之几？", ["广告中对商品的价格有表示的，应当准确、清楚。"])
+    # "好几个月" / "十几年" / "前几天" tell, they do not ask ("提前几天" asks).
+    assert not lacks_asked_quantity("没办证就已经卖了好几个月了，会怎么样？", ["由监督管理部门没收违法所得。"])
+    assert not lacks_asked_quantity("已经卖了好几个月，罚多少钱？", ["并处五万元以上十万元以下罚款。"])
+    assert not lacks_asked_quantity("前几天有顾客来投诉，该怎么处理？", ["应当及时处理。"])
+    assert lacks_asked_quantity("会销要提前几天报告？", ["应当向所在地监督管理部门报告。"])
 
 
 def test_other_product_is_covered_when_an_indexed_title_names_it() -> None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import re
 
+# "几" asks, except in "好几个月" / "十几年" / "这几天" / "前几天" (but "提前几天" asks): those state.
+_JI = r"(?<![好十这那近])(?<!(?<!提)前)几"
 _ASKS_QUANTITY = re.compile(
-    r"多少|几[年天日次倍岁批周月名人秒成]|几个?(?:月|工作日|人|小时)|多久|多长时间|哪天|哪一天|百分之几"
+    rf"多少|{_JI}[年天日次倍岁批周月名人秒成]|{_JI}个?(?:月|工作日|人|小时)|多久|多长时间|哪天|哪一天|百分之几"
 )
 _NUMERAL = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万]+)"
 _ASKED_UNIT = [
-    (re.compile(r"几年|多少年"), re.compile(_NUMERAL + r"\s*年")),
-    (re.compile(r"几个?月|多少个月"), re.compile(_NUMERAL + r"\s*个?月")),
-    (re.compile(r"几天|多少天|几日|多少日|工作日"), re.compile(_NUMERAL + r"\s*(?:个工作日|日|天)")),
+    (re.compile(rf"{_JI}年|多少年"), re.compile(_NUMERAL + r"\s*年")),
+    (re.compile(rf"{_JI}个?月|多少个月"), re.compile(_NUMERAL + r"\s*个?月")),
+    (re.compile(rf"{_JI}天|多少天|{_JI}日|多少日|工作日"), re.compile(_NUMERAL + r"\s*(?:个工作日|日|天)")),
     # A fine is stated in yuan or as a multiple (of the goods' value, of the advertising fee).
     (
         re.compile(r"多少钱|多少[^，。？；]{0,4}费|费用|多少元|罚多少|罚款|多少万|收费|审评费|交多少|收多少"),
@@ -23,14 +25,14 @@ _ASKED_UNIT = [
         re.compile(r"多久|多长时间"),
         re.compile(_NUMERAL + r"\s*(?:个工作日|日|天|年|个?月|周|个?小时)|每年|每月|每日|每天|每周|每季度|立即|当日|当天|及时"),
     ),
-    (re.compile(r"多少倍|几倍"), re.compile(_NUMERAL + r"\s*倍")),
+    (re.compile(rf"多少倍|{_JI}倍"), re.compile(_NUMERAL + r"\s*倍")),
     # Doses, limits and durations come in their own units: "至少显示几秒" is not answered by "三日".
-    (re.compile(r"(?:多少|几)(?:毫克|mg|微克|μg|克|g)|mg/kg|毫克/千克|限量"), re.compile(_NUMERAL + r"\s*(?:毫克|mg|微克|μg|克|g)")),
-    (re.compile(r"几秒|多少秒"), re.compile(_NUMERAL + r"\s*秒")),
-    (re.compile(r"几个?小时|多少小时"), re.compile(_NUMERAL + r"\s*(?:个)?小时")),
-    (re.compile(r"多少分|几分"), re.compile(_NUMERAL + r"\s*分")),
-    (re.compile(r"多少例|几例"), re.compile(_NUMERAL + r"\s*例")),
-    (re.compile(r"多少家|几家"), re.compile(_NUMERAL + r"\s*家")),
+    (re.compile(rf"(?:多少|{_JI})(?:毫克|mg|微克|μg|克|g)|mg/kg|毫克/千克|限量"), re.compile(_NUMERAL + r"\s*(?:毫克|mg|微克|μg|克|g)")),
+    (re.compile(rf"{_JI}秒|多少秒"), re.compile(_NUMERAL + r"\s*秒")),
+    (re.compile(rf"{_JI}个?小时|多少小时"), re.compile(_NUMERAL + r"\s*(?:个)?小时")),
+    (re.compile(rf"多少分|{_JI}分"), re.compile(_NUMERAL + r"\s*分")),
+    (re.compile(rf"多少例|{_JI}例"), re.compile(_NUMERAL + r"\s*例")),
+    (re.compile(rf"多少家|{_JI}家"), re.compile(_NUMERAL + r"\s*家")),
     (re.compile(r"率|比例|占比|百分之几"), re.compile(_NUMERAL + r"\s*%|百分之|[一二三四五六七八九]成")),
 ]
 _ANY_QUANTITY = re.compile(
