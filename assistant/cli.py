@@ -548,6 +548,11 @@ def eval_answers(
             help="改用开发集 evals/golden/answers_dev.jsonl（参与拒答校准），报告写入 answers-dev.md。",
         ),
     ] = False,
+    question_set: Annotated[
+        Path | None,
+        typer.Option("--set", help="改用另一个问题集（如新的盲测集）；报告默认写入 answers-<文件名>.md。"),
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="与 --set 一起：报告文件。")] = None,
 ) -> None:
     """问答评测：答案含证据率、拒答率、误拒率、引用核验率、编造条号数和延迟，写入 evals/reports/answers.md。"""
     from assistant.evaluation.answers import run
@@ -566,6 +571,15 @@ def eval_answers(
                 heldout_docs,
             )
         )
+        return
+    if question_set is not None:
+        summary = run(
+            get_settings(),
+            report or REPORTS_DIR / f"answers-{question_set.stem.replace('_', '-')}.md",
+            generator,
+            question_set,
+        )
+        _print_json(summary)
         return
     name = "dev" if dev else ""
     if name:

@@ -130,6 +130,27 @@ def calibrate_refusal(settings: Settings, max_false_refusal: float = 0.03) -> di
     return result
 
 
+def _by_kind(ins_out: list[AnswerOutcome], oos_out: list[AnswerOutcome]) -> list[str]:
+    """Evidence and refusals by the kind a set marks its questions with (voice or style; tricky or plain),
+    or nothing when it marks none."""
+    groups: dict[str, list[AnswerOutcome]] = {}
+    for o in ins_out:
+        kind = o.item.extra.get("voice") or o.item.extra.get("style")
+        if kind:
+            groups.setdefault(f"in-scope, {kind}", []).append(o)
+    for o in oos_out:
+        if "tricky" in o.item.extra:
+            groups.setdefault(f"out-of-scope, {'tricky' if o.item.extra['tricky'] else 'plain'}", []).append(o)
+    if not groups:
+        return []
+    lines = ["## By kind of question", "", "| kind | n | evidence in answer | refused |", "|---|---|---|---|"]
+    for kind, outs in groups.items():
+        evidence = f"{sum(o.evidence_in_answer for o in outs) / len(outs):.3f}" if kind.startswith("in") else "—"
+        refused = sum(o.answer.refused for o in outs) / len(outs)
+        lines.append(f"| {kind} | {len(outs)} | {evidence} | {refused:.3f} |")
+    return [*lines, ""]
+
+
 def run(
     settings: Settings,
     report_path: Path | None = None,
@@ -201,6 +222,7 @@ def run(
         "when no quoted clause states one in the unit asked. The blind `answers_holdout.jsonl` (`--holdout`) "
         "is never used for calibration or tuning.",
         "",
+        *_by_kind(ins_out, oos_out),
         "## In-scope questions refused",
         "",
     ]

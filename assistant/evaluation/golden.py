@@ -29,6 +29,10 @@ class GoldenQuestion:
         return [k for k in (match_key(e) for e in self.evidence) if k]
 
 
+# What a set may say about a question's kind, kept for the reports' breakdowns.
+_KINDS = ("style", "voice", "doc_type", "tricky")
+
+
 def load_retrieval_golden(path: Path | None = None) -> list[GoldenQuestion]:
     path = path or GOLDEN_DIR / "retrieval.jsonl"
     items = []
@@ -46,6 +50,7 @@ def load_retrieval_golden(path: Path | None = None) -> list[GoldenQuestion]:
                 evidence=tuple(row.get("evidence", [])),
                 split=row.get("split", "train"),
                 exists=bool(row.get("exists", True)),
+                extra={k: row[k] for k in _KINDS if k in row},
             )
         )
     return items
