@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -820,3 +821,25 @@ def test_oversized_question_is_truncated_with_a_notice(
     if generator == "openai":
         assert len(str(model.calls[0][1].content)) < limit + 2000
     assert not answer.refused and answer.citations
+
+
+def test_answer_reports_break_results_down_by_the_kinds_a_set_marks(tmp_path: Path) -> None:
+    from assistant.evaluation.answers import AnswerOutcome, _by_kind
+    from assistant.evaluation.golden import load_retrieval_golden
+
+    path = tmp_path / "set.jsonl"
+    path.write_text(
+        '{"id": "a1", "type": "question", "question": "网上卖自己做的辣椒酱要办证吗", "voice": "short", "evidence": ["应当依法取得许可"]}\n'
+        '{"id": "a2", "type": "out_of_scope", "question": "红烧肉怎么做才好吃", "tricky": false}\n',
+        encoding="utf-8",
+    )
+    first, second = load_retrieval_golden(path)
+    assert first.extra == {"voice": "short"} and second.extra == {"tricky": False}
+
+    def outcome(item: Any, refused: bool, evidence: bool) -> AnswerOutcome:
+        return AnswerOutcome(item, Answer(item.text, item.text, "", refused, []), 1.0, evidence, evidence, 0)
+
+    table = "\n".join(_by_kind([outcome(first, False, True)], [outcome(second, True, False)]))
+    assert "| in-scope, short | 1 | 1.000 | 0.000 |" in table
+    assert "| out-of-scope, plain | 1 | — | 1.000 |" in table
+    assert _by_kind([outcome(replace(first, extra={}), False, True)], []) == []
