@@ -550,9 +550,11 @@ def eval_answers(
     ] = False,
     question_set: Annotated[
         Path | None,
-        typer.Option("--set", help="改用另一个问题集（如新的盲测集）；报告默认写入 answers-<文件名>.md。"),
+        typer.Option(
+            "--set", help="改用另一个问题集（如新的盲测集）；报告默认写入 answers-<去掉 answers_ 前缀的文件名>.md。"
+        ),
     ] = None,
-    report: Annotated[Path | None, typer.Option(help="与 --set 一起：报告文件。")] = None,
+    report: Annotated[Path | None, typer.Option(help="报告文件（代替默认路径）。")] = None,
 ) -> None:
     """问答评测：答案含证据率、拒答率、误拒率、引用核验率、编造条号数和延迟，写入 evals/reports/answers.md。"""
     from assistant.evaluation.answers import run
@@ -572,26 +574,11 @@ def eval_answers(
             )
         )
         return
-    if question_set is not None:
-        summary = run(
-            get_settings(),
-            report or REPORTS_DIR / f"answers-{question_set.stem.replace('_', '-')}.md",
-            generator,
-            question_set,
-        )
-        _print_json(summary)
-        return
-    name = "dev" if dev else ""
-    if name:
-        summary = run(
-            get_settings(),
-            REPORTS_DIR / f"answers-{name}.md",
-            generator,
-            GOLDEN_DIR / f"answers_{name}.jsonl",
-        )
-    else:
-        summary = run(get_settings(), generator=generator)
-    _print_json(summary)
+    if dev and question_set is None:
+        question_set = GOLDEN_DIR / "answers_dev.jsonl"
+    if question_set is not None and report is None:
+        report = REPORTS_DIR / f"answers-{question_set.stem.removeprefix('answers_').replace('_', '-')}.md"
+    _print_json(run(get_settings(), report, generator, question_set))
 
 
 @eval_app.command("calibrate-refusal")

@@ -30,7 +30,7 @@ class GoldenQuestion:
 
 
 # What a set may say about a question's kind, kept for the reports' breakdowns.
-_KINDS = ("style", "voice", "doc_type", "tricky")
+_KINDS = ("style", "voice", "tricky")
 
 
 def load_retrieval_golden(path: Path | None = None) -> list[GoldenQuestion]:
