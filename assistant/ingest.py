@@ -76,6 +76,10 @@ def ingest_paths(
         existing = store.registry.get(meta.doc_id)
         unchanged = existing and existing.state == "committed" and existing.meta.content_hash == meta.content_hash
         if unchanged and (not stale or store.refresh_chunks(meta, chunks)):
+            if existing and existing.meta.source_path != meta.source_path:
+                # The same file at a new place (a moved or copied library folder or checkout): the
+                # index follows it, so page previews and "which documents are bundled" stay right.
+                store.registry.set_meta(meta)
             report.unchanged.append(shown)
             continue
         twin = store.registry.find_by_hash(meta.content_hash)

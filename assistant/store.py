@@ -117,6 +117,10 @@ class Registry:
     def commit_write(self, doc_id: str) -> None:
         raise NotImplementedError
 
+    def set_meta(self, meta: DocumentMeta) -> None:
+        """Replace a committed document's metadata (the same chunks, e.g. its file found elsewhere)."""
+        raise NotImplementedError
+
     def begin_delete(self, doc_id: str) -> None:
         raise NotImplementedError
 
@@ -204,6 +208,14 @@ class SqliteRegistry(SqliteDB, Registry):
             c.execute(
                 "UPDATE documents SET state='committed', old_chunk_ids='[]', writer='', updated_at=? WHERE doc_id=?",
                 (time.time(), doc_id),
+            )
+            self._bump(c)
+
+    def set_meta(self, meta: DocumentMeta) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE documents SET meta=?, updated_at=? WHERE doc_id=?",
+                (json.dumps(meta.to_metadata(), ensure_ascii=False), time.time(), meta.doc_id),
             )
             self._bump(c)
 
@@ -297,6 +309,10 @@ class ChromaRegistry(Registry):
 
     def commit_write(self, doc_id: str) -> None:
         self._update(doc_id, state="committed", old_chunk_ids="[]", writer="")
+        self._bump()
+
+    def set_meta(self, meta: DocumentMeta) -> None:
+        self._update(meta.doc_id, meta=json.dumps(meta.to_metadata(), ensure_ascii=False))
         self._bump()
 
     def begin_delete(self, doc_id: str) -> None:

@@ -396,6 +396,22 @@ def test_reingest_unchanged_updated_removed(tmp_path: Path, make_assistant: Make
     _assert_consistent(assistant)
 
 
+def test_a_moved_library_folder_is_followed_without_reembedding(tmp_path: Path, make_assistant: MakeAssistant) -> None:
+    """A checkout or library folder moved (or an index copied beside another checkout): the same
+    files are found unchanged at their new place, and the index records where they now are."""
+    folder, (gbk, utf8), _bad = _mixed_folder(tmp_path)
+    assistant = make_assistant()
+    assistant.ingest([folder])
+    moved = folder.rename(tmp_path / "moved")
+    embedded: list[int] = []
+    report = assistant.ingest([moved], IngestProgress(on_chunks=embedded.append))
+    assert _names(report.unchanged) == {gbk.name, utf8.name}
+    assert embedded == [] and not report.added and not report.removed
+    paths = {Path(r.meta.source_path) for r in assistant.documents()}
+    assert paths == {(moved / gbk.name).resolve(), (moved / utf8.name).resolve()}
+    _assert_consistent(assistant)
+
+
 # --- 12. the command line ------------------------------------------------------------------------
 
 
