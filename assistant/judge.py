@@ -46,6 +46,9 @@ class Calibration:
     # conversation sets and the dev questions (evals/reports/answer-breadth.md).
     second_source: float = 0.25
     extra_sentence: float = 0.6
+    # The least gate calibration may fit: set by hand where the dev split's false-refusal rule leaves
+    # plain everyday questions answered (the bundled judge: evals/reports/judge-lay3-retrain.md).
+    gate_floor: float = 0.0
 
     @classmethod
     def load(cls, folder: Path) -> Calibration:

@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from assistant.engine import Assistant
-from assistant.judge import BUNDLED_JUDGE, WINDOW_CHARS, Judge, passage_inputs, source_head, windows
+from assistant.judge import (
+    BUNDLED_JUDGE,
+    WINDOW_CHARS,
+    Calibration,
+    Judge,
+    passage_inputs,
+    source_head,
+    windows,
+)
 from assistant.onnx_models import model_hash, quantized_cross_encoder
 from assistant.settings import PROJECT_ROOT
 from assistant.training.judge_data import PAIRS_FILE
@@ -25,6 +33,13 @@ from assistant.training.judge_teacher import (
 from assistant.training.publish import length_bucketed_batches
 
 TWINS = Path(__file__).parent / "data" / "judge_twins.jsonl"
+
+
+def test_the_bundled_gate_never_falls_below_its_hand_set_floor(tmp_path: Path) -> None:
+    bundled = Calibration.load(BUNDLED_JUDGE)
+    assert bundled.gate_floor > 0 and bundled.gate >= bundled.gate_floor
+    (tmp_path / "calibration.json").write_text(json.dumps({"gate": 0.2, "unknown_field": 1}), encoding="utf-8")
+    assert Calibration.load(tmp_path).gate_floor == 0.0  # older calibrations: no floor
 
 
 def test_short_text_is_one_window() -> None:

@@ -21,7 +21,7 @@ from assistant.evaluation.compare import load_set
 from assistant.evaluation.golden import GOLDEN_DIR, first_hit_rank
 from assistant.normalize import match_key
 from assistant.settings import Settings
-from assistant.training.judge_data import dev_questions
+from assistant.training.judge_data import RAW_DIR, dev_questions
 
 MODELS = ("m3e-small", "m3e-small-regs")
 NON_STATUTE = {"policy", "slides"}
@@ -37,7 +37,8 @@ class Ranks:
 def _question_sets(assistant: Assistant) -> dict[str, list[dict[str, Any]]]:
     bundled = [r.meta.doc_id for r in assistant.documents() if r.meta.source_path.startswith(str(assistant.settings.corpus_dir))]
     return {
-        "training dev split": dev_questions(bundled),
+        # The embedder trains on `raw/` alone: its dev split is that of `raw/`.
+        "training dev split": dev_questions(bundled, raw_dirs=(RAW_DIR,)),
         "answers_holdout": load_set(GOLDEN_DIR / "answers_holdout.jsonl"),
         "held-out document": load_set(GOLDEN_DIR / "heldout_document.jsonl"),
         "held-out document (round 5)": load_set(GOLDEN_DIR / "heldout_document_r5.jsonl"),

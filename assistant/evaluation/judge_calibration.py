@@ -7,7 +7,8 @@ them to `calibration.json` beside the judge's weights.
 - `rerank_prior`: the weight of the feature reranker's order next to the judge's probability,
   chosen for MRR@5 of the passage holding the evidence;
 - `gate`: the highest answer threshold whose false-refusal rate on the answerable questions stays
-  within `max_false_refusal`; the near misses' refusal rate at that threshold is reported."""
+  within `max_false_refusal` (`fitted_gate`), raised to the hand-set `gate_floor` if below it; the
+  near misses' refusal rate at that threshold is reported."""
 
 from __future__ import annotations
 
@@ -73,10 +74,13 @@ def calibrate_judge(settings: Settings, max_false_refusal: float = 0.03) -> dict
     in_scope = sorted(b for a, b in best if a)
     out_scope = [b for a, b in best if not a]
     allowed = int(max_false_refusal * len(in_scope))
-    gate = round(in_scope[allowed] - 1e-4, 4) if in_scope else 0.5
-    calibration = replace(Calibration.load(judge.path), gate=gate, rerank_prior=prior)
+    fitted = round(in_scope[allowed] - 1e-4, 4) if in_scope else 0.5
+    previous = Calibration.load(judge.path)
+    gate = max(fitted, previous.gate_floor)
+    calibration = replace(previous, gate=gate, rerank_prior=prior)
     result = {
         **asdict(calibration),
+        "fitted_gate": fitted,
         "calibrated_on": str(date.today()),
         "answerable_questions": len(in_scope),
         "near_misses": len(out_scope),

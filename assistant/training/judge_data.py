@@ -1,5 +1,6 @@
-"""`python -m assistant train judge-data`: turn the helper-written data in `evals/training/raw/` (and
-the measured golden sets) into labelled (question, text) pairs for the judge.
+"""`python -m assistant train judge-data`: turn the helper-written data in `evals/training/raw/` and
+`lay/` (and the measured golden sets, with the everyday out-of-scope questions of `oos/`) into labelled
+(question, text) pairs for the judge.
 
 Every raw line names a passage (document + article) and gives questions it answers (with the
 verbatim answering span), near misses it does not answer, and distractor articles. The passages
@@ -16,7 +17,7 @@ import gzip
 import hashlib
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,11 @@ from assistant.types import Chunk
 TRAINING_DIR = PROJECT_ROOT / "evals" / "training"
 RAW_DIR = TRAINING_DIR / "raw"
 TEXTS_DIR = TRAINING_DIR / "texts"
+# Everyday-language passages (four lay voices each) and everyday questions the documents do not
+# answer: the judge's alone; the embedder, which gained nothing from them, keeps to `raw/`.
+LAY_DIR = TRAINING_DIR / "lay"
+OOS_DIR = TRAINING_DIR / "oos"
+JUDGE_RAW_DIRS = (RAW_DIR, LAY_DIR)
 GOLDEN_DIR = PROJECT_ROOT / "evals" / "golden"
 PAIRS_FILE = TRAINING_DIR / "judge" / "pairs.jsonl.gz"
 SEED = 20261202
@@ -137,12 +143,12 @@ def in_dev_split(group: str) -> bool:
 
 
 def dev_questions(
-    bundled_docs: list[str], raw_dir: Path = RAW_DIR, texts_dir: Path = TEXTS_DIR
+    bundled_docs: list[str], raw_dirs: Sequence[Path] = JUDGE_RAW_DIRS, texts_dir: Path = TEXTS_DIR
 ) -> list[dict[str, Any]]:
     """The dev split's questions about the bundled corpus, never trained on: answerable ones with
     their answer span as evidence, and near misses (which nothing in the library answers)."""
     out: list[dict[str, Any]] = []
-    for rec in _raw_records(raw_dir):
+    for rec in _raw_records(*raw_dirs):
         doc_id = _doc_id(rec.get("doc", ""), texts_dir)
         if doc_id not in bundled_docs or not in_dev_split(passage_group(rec, doc_id)):
             continue
@@ -160,12 +166,12 @@ def golden_group(row: dict[str, Any]) -> str:
 
 def golden_dev_questions(golden_files: list[Path] | None = None) -> list[dict[str, Any]]:
     """The measured golden questions that fall in the dev split (never trained on)."""
-    rows = [row for path in golden_files or default_golden_files() for row in _golden_rows(path)]
+    rows = [row for path in golden_files or judge_golden_files() for row in _golden_rows(path)]
     return [row for row in rows if in_dev_split(golden_group(row))]
 
 
-def _raw_records(raw_dir: Path) -> Iterator[dict[str, Any]]:
-    for path in sorted(raw_dir.glob("*.jsonl")):
+def _raw_records(*raw_dirs: Path) -> Iterator[dict[str, Any]]:
+    for path in (p for raw_dir in raw_dirs for p in sorted(raw_dir.glob("*.jsonl"))):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 yield json.loads(line)
@@ -181,7 +187,7 @@ def _doc_id(name: str, texts_dir: Path) -> str:
 def build_pairs(
     index: PassageIndex,
     bundled_docs: list[str],
-    raw_dir: Path = RAW_DIR,
+    raw_dirs: Sequence[Path] = JUDGE_RAW_DIRS,
     texts_dir: Path = TEXTS_DIR,
     golden_files: list[Path] | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -190,8 +196,8 @@ def build_pairs(
     rng = random.Random(seed)
     out = PairWriter(random.Random(seed + 1))
     stats: dict[str, int] = {"passages": 0, "questions": 0, "near_misses": 0, "unplaced": 0}
-    records = list(_raw_records(raw_dir))
-    golden = [row for path in golden_files or [] for row in _golden_rows(path)]
+    records = list(_raw_records(*raw_dirs))
+    golden = [(path, row) for path in golden_files or [] for row in _golden_rows(path)]
     total = len(records) + len(golden)
 
     def negatives(
@@ -259,11 +265,15 @@ def build_pairs(
         if progress:
             progress(done, total)
 
-    for done, row in enumerate(golden, start=len(records) + 1):
+    for done, (path, row) in enumerate(golden, start=len(records) + 1):
         question = normalize_query(row["question"])
         group = golden_group(row)
         if row["type"] == "out_of_scope":
-            for chunk in index.mine(question, bundled_docs, k=3):
+            # The everyday questions written for training (`oos/`) are many and far from the law: one
+            # mined passage each (with three, a retrained judge gained almost nothing on everyday
+            # in-scope questions: evals/reports/judge-lay-oos-retrain.md).
+            k = 1 if path.parent == OOS_DIR else 3
+            for chunk in index.mine(question, bundled_docs, k=k):
                 out.add(question, hardest_window(question, chunk), 0, "golden_oos", group)
         elif row["type"] == "question":
             keys = [k for k in (match_key(e) for e in row.get("evidence", [])) if k]
@@ -318,6 +328,12 @@ def default_golden_files() -> list[Path]:
     return [GOLDEN_DIR / "retrieval.jsonl", GOLDEN_DIR / "answers_dev.jsonl"]
 
 
+def judge_golden_files() -> list[Path]:
+    """The judge's: also the spent blind everyday set and the everyday questions the documents do not
+    answer, written for training (`evals/training/oos/`)."""
+    return [*default_golden_files(), GOLDEN_DIR / "answers_holdout_lay.jsonl", *sorted(OOS_DIR.glob("*.jsonl"))]
+
+
 def make_judge_pairs(
     settings: Settings,
     output: Path = PAIRS_FILE,
@@ -340,7 +356,7 @@ def make_judge_pairs(
         bundled = [
             r.meta.doc_id for r in assistant.documents() if Path(r.meta.source_path).resolve().parent == corpus
         ]
-        rows, stats = build_pairs(PassageIndex(assistant), bundled, golden_files=default_golden_files(), progress=progress)
+        rows, stats = build_pairs(PassageIndex(assistant), bundled, golden_files=judge_golden_files(), progress=progress)
     finally:
         assistant.close()
     write_pairs(rows, output)
