@@ -42,6 +42,7 @@ MEASURED_CONVERSATIONS = [
         "conversations_holdout_ki.jsonl",
         "conversations_holdout_kj.jsonl",
         "conversations_holdout_kk.jsonl",
+        *(f"conversations_holdout_k{c}.jsonl" for c in "lmnopqrstu"),
     )
 ]
 SEED = 20261203
