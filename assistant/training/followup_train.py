@@ -30,19 +30,10 @@ FOLLOWUP_DATA = PROJECT_ROOT / "evals" / "training" / "followup" / "raw"
 # becomes an example, labelled by its `continues`.
 MEASURED_CONVERSATIONS = [
     PROJECT_ROOT / "evals" / "golden" / name
+    # There is no round `kd`.
     for name in (
         "conversations_dev.jsonl",
-        "conversations_holdout_ka.jsonl",
-        "conversations_holdout_kb.jsonl",
-        "conversations_holdout_kc.jsonl",
-        "conversations_holdout_ke.jsonl",
-        "conversations_holdout_kf.jsonl",
-        "conversations_holdout_kg.jsonl",
-        "conversations_holdout_kh.jsonl",
-        "conversations_holdout_ki.jsonl",
-        "conversations_holdout_kj.jsonl",
-        "conversations_holdout_kk.jsonl",
-        *(f"conversations_holdout_k{c}.jsonl" for c in "lmnopqrstu"),
+        *(f"conversations_holdout_k{c}.jsonl" for c in "abcefghijklmnopqrstu"),
     )
 ]
 SEED = 20261203
