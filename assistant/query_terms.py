@@ -16,10 +16,14 @@ def lay_terms() -> dict[str, tuple[str, ...]]:
     return {str(k): tuple(str(t) for t in v) for k, v in (data.get("terms") or {}).items()}
 
 
-def expand_query(query: str) -> str:
-    """The query plus the statutory terms for the everyday words it contains."""
+def expand_query(query: str, expand_from: str | None = None) -> str:
+    """The query plus the statutory terms for the everyday words of `expand_from` (default: the query).
+    A follow-up's rewrite carries the earlier question, whose words were expanded when it was asked;
+    expanding them again pulls the search back to the earlier article, so a follow-up expands only its
+    own words (`conversations-round13.md`)."""
+    source = query if expand_from is None else expand_from
     extra: list[str] = []
     for lay, legal in lay_terms().items():
-        if lay in query:
+        if lay in source:
             extra.extend(t for t in legal if t not in query and t not in extra)
     return f"{query} {' '.join(extra)}" if extra else query

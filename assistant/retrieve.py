@@ -136,9 +136,11 @@ def _keys(text: str) -> list[str]:
     return [k for k in (match_key(t) for t in content_terms(text)) if k]
 
 
-def compute_features(query: str, candidates: list[Candidate], snap: Snapshot) -> None:
+def compute_features(
+    query: str, candidates: list[Candidate], snap: Snapshot, expand_from: str | None = None
+) -> None:
     terms = _keys(query)
-    expanded = _keys(expand_query(query))
+    expanded = _keys(expand_query(query, expand_from))
     idf = {t: snap.idf(t) for t in terms}
     idf_total = sum(idf.values()) or 1.0
     numbers = set(_NUMBER.findall(query))
@@ -237,8 +239,10 @@ class HybridSearcher:
         doc_ids: list[str] | None = None,
         status: str | None = None,
         depth: int | None = None,
+        expand_from: str | None = None,
     ) -> tuple[str, Snapshot, list[Candidate]]:
-        """Normalized query, the snapshot used, and the fused candidates (unranked by the reranker)."""
+        """Normalized query, the snapshot used, and the fused candidates (unranked by the reranker).
+        `expand_from`: the words whose statutory terms the keyword side adds (default: the query's)."""
         snap = self.snapshots.current()
         q = one_line_query(query)
         if not q:
@@ -263,7 +267,7 @@ class HybridSearcher:
             rankings.append(ranking)
         if mode in ("hybrid", "bm25"):
             ranking = []
-            for rank, (cid, score) in enumerate(snap.sparse.search(expand_query(q), depth, allowed), start=1):
+            for rank, (cid, score) in enumerate(snap.sparse.search(expand_query(q, expand_from), depth, allowed), start=1):
                 if cid not in snap.chunks:
                     continue
                 cand = cands.setdefault(cid, Candidate(snap.chunks[cid]))
@@ -283,9 +287,11 @@ class HybridSearcher:
         doc_ids: list[str] | None = None,
         status: str | None = None,
         reading: JudgeReading | None = None,
+        expand_from: str | None = None,
     ) -> list[Hit]:
-        """`reading`: how far the judge reads down the fused candidates (default: the settings')."""
-        return self._ranking(query, mode, rerank, doc_ids, status, reading).hits[:k]
+        """`reading`: how far the judge reads down the fused candidates (default: the settings');
+        `expand_from`: the words whose statutory terms the keyword side adds (default: the query's)."""
+        return self._ranking(query, mode, rerank, doc_ids, status, reading, expand_from).hits[:k]
 
     def _ranking(
         self,
@@ -295,11 +301,12 @@ class HybridSearcher:
         doc_ids: list[str] | None,
         status: str | None,
         reading: JudgeReading | None = None,
+        expand_from: str | None = None,
     ) -> _Ranking:
-        q, snap, cands = self.candidates(query, mode, doc_ids, status)
+        q, snap, cands = self.candidates(query, mode, doc_ids, status, expand_from=expand_from)
         if not q:
             return _Ranking(q, snap, [], [], 0.0, False)
-        compute_features(q, cands, snap)
+        compute_features(q, cands, snap, expand_from)
         if rerank:
             self.reranker.score(q, cands)
         else:
@@ -358,10 +365,11 @@ class HybridSearcher:
         rerank: bool = True,
         doc_ids: list[str] | None = None,
         status: str | None = None,
+        expand_from: str | None = None,
     ) -> tuple[list[Hit], RelevanceSignals]:
         """Hits, plus the signals the answer layer uses to decide whether anything is relevant enough
         (computed only here: a plain search does not pay for the sentence vectors)."""
-        r = self._ranking(query, mode, rerank, doc_ids, status)
+        r = self._ranking(query, mode, rerank, doc_ids, status, expand_from=expand_from)
         if not r.query:
             return [], RelevanceSignals()
         terms = _question_terms(r.query, r.snap)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from assistant.engine import Assistant
 from assistant.retrieve import Candidate, JudgeReading
 from assistant.settings import PROJECT_ROOT
 from assistant.training.followup_train import train_followup
+from assistant.types import Hit
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +77,7 @@ def test_a_penalty_follow_up_quotes_the_item_that_restates_the_duty_and_its_fine
     corpus_assistant: Assistant,
 ) -> None:
     """食品安全法第一百二十六条 punishes breaking 第四十五条 without naming it: no graph edge leads there."""
-    first = corpus_assistant.ask("我开了家面馆，后厨帮工要不要办健康证？")
+    first = corpus_assistant.ask("我开了家面馆，帮工要不要办健康证？")
     follow_up = corpus_assistant.ask("没办就让他上岗了，查到了怎么处理？", history=[turn_of(first)])
     assert follow_up.citations[0].article == "第一百二十六条"
     assert "安排未取得健康证明" in follow_up.answer
@@ -83,27 +85,36 @@ def test_a_penalty_follow_up_quotes_the_item_that_restates_the_duty_and_its_fine
 
 
 @pytest.mark.slow
-def test_the_judge_reads_deeper_for_a_follow_up(
+def test_a_follow_up_is_read_deeper_and_expanded_from_its_own_words(
     corpus_assistant: Assistant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A rewritten follow-up finds its passage lower down the fused order than a single question does."""
+    """A rewritten follow-up finds its passage lower down the fused order than a single question does,
+    and its rewrite carries the earlier question, whose everyday words were expanded when it was asked."""
     searcher = corpus_assistant.searcher
-    judged = searcher._judged
+    judged, search = searcher._judged, searcher.search
     readings: list[JudgeReading] = []
+    expanded_from: list[str | None] = []
 
-    def spy(q: str, ranked: list[Candidate], reading: JudgeReading) -> list[Candidate]:
+    def spy_judged(q: str, ranked: list[Candidate], reading: JudgeReading) -> list[Candidate]:
         readings.append(reading)
         return judged(q, ranked, reading)
 
-    monkeypatch.setattr(searcher, "_judged", spy)
-    first = corpus_assistant.ask("保健食品广告需要审查吗？")
+    def spy_search(query: str, *args: Any, **kwargs: Any) -> list[Hit]:
+        expanded_from.append(kwargs.get("expand_from"))
+        return search(query, *args, **kwargs)
+
+    monkeypatch.setattr(searcher, "_judged", spy_judged)
+    monkeypatch.setattr(searcher, "search", spy_search)
+    first = corpus_assistant.ask("给超市采购经理塞红包，让他多进我们的货，算违法吗？")
     single = JudgeReading(corpus_assistant.settings.judge_depth, corpus_assistant.settings.judge_budget)
     assert readings and set(readings) == {single}
+    assert expanded_from == [None]
     readings.clear()
-    follow_up = corpus_assistant.ask("如果没审查就发出去了，会怎么罚？", history=[turn_of(first)])
+    follow_up = corpus_assistant.ask("老板本人也要担责吗？", history=[turn_of(first)])
     assert follow_up.continues_conversation
     s = corpus_assistant.settings
     assert readings[0] == JudgeReading(s.followup_judge_depth, s.followup_judge_budget) != single
+    assert expanded_from[1:] and set(expanded_from[1:]) == {"老板本人也要担责吗？"}
 
 
 @pytest.mark.slow

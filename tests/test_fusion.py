@@ -29,3 +29,10 @@ def test_expansion_adds_statutory_terms_once() -> None:
     assert "未成年人" in expanded and "保健食品" in expanded
     assert expanded.count("未成年人") == 1
     assert expand_query("第七十八条") == "第七十八条"
+
+
+def test_expansion_can_take_its_terms_from_a_follow_ups_own_words() -> None:
+    rewrite = "给超市采购经理塞红包，让他多进我们的货，算违法，老板本人也要担责？"
+    own = expand_query(rewrite, expand_from="老板本人也要担责吗？")
+    assert own.startswith(rewrite) and "法定代表人" in own and "贿赂" not in own
+    assert "贿赂" in expand_query(rewrite) and "法定代表人" in expand_query(rewrite)

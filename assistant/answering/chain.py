@@ -127,6 +127,8 @@ class AnswerService:
             "question": question,
             "standalone": standalone,
             "continues": continues,
+            # A follow-up's statutory terms come from its own words, not the earlier question it carries.
+            "expand_from": question if continues else None,
             "notice": notice,
         }
 
@@ -136,7 +138,11 @@ class AnswerService:
         titles = [m.title for m in snap.documents.values()]
         if self.judge is None:
             hits, signals = self.searcher.search_with_signals(
-                question, k=self.settings.answer_k, doc_ids=doc_ids, status=status
+                question,
+                k=self.settings.answer_k,
+                doc_ids=doc_ids,
+                status=status,
+                expand_from=state["expand_from"],
             )
             hits = self._route_consequence(state, snap, hits)
             return {**state, "hits": hits, "verdict": assess(question, signals, titles)}
@@ -144,7 +150,12 @@ class AnswerService:
         if state["continues"]:
             reading = JudgeReading(self.settings.followup_judge_depth, self.settings.followup_judge_budget)
         hits = self.searcher.search(
-            question, k=self.settings.answer_k, doc_ids=doc_ids, status=status, reading=reading
+            question,
+            k=self.settings.answer_k,
+            doc_ids=doc_ids,
+            status=status,
+            reading=reading,
+            expand_from=state["expand_from"],
         )
         hits = self._route_consequence(state, snap, hits)
         # The searcher has just judged most of these passages (all but those past the judge's
@@ -175,7 +186,9 @@ class AnswerService:
         judge = self.judge
 
         def liability(doc_id: str) -> list[Chunk]:
-            found = self.searcher.search(question, k=20, doc_ids=[doc_id], status=state["status"])
+            found = self.searcher.search(
+                question, k=20, doc_ids=[doc_id], status=state["status"], expand_from=state["expand_from"]
+            )
             return [h.chunk for h in found if "法律责任" in h.chunk.heading_path][:3]
 
         score = (lambda sentences: judge.score(q, sentences)) if judge is not None else None
